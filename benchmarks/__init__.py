@@ -1,0 +1,1 @@
+"""Rate-distortion measurements of aecodec against classical codecs."""

@@ -1,0 +1,1 @@
+"""Command-line interface of aecodec (click). The library (``codec``) knows nothing of it."""

@@ -1,0 +1,93 @@
+"""Helpers shared by the commands: output paths, safe writes, error reporting, progress."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from codec.errors import AECodecError
+
+
+def output_paths(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
+    """Where each input's result goes: ``-o`` (one input only), ``--out-dir``, or beside the input."""
+    if output is not None and out_dir is not None:
+        raise click.UsageError("use either -o/--output or --out-dir, not both")
+    if output is not None and len(inputs) != 1:
+        raise click.UsageError("-o/--output takes a single input; use --out-dir for several")
+    if output is not None:
+        return [output]
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = [out_dir / (p.stem + suffix) for p in inputs]
+    else:
+        paths = [p.with_suffix(suffix) for p in inputs]
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(inputs, paths):
+        if dst in seen:
+            raise click.UsageError(f"{seen[dst]} and {src} would both be written to {dst}")
+        seen[dst] = src
+    return paths
+
+
+def check_writable(src: Path, dst: Path, force: bool) -> None:
+    """Never overwrite the input; never overwrite anything else without --force."""
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise AECodecError(f"{dst}: refusing to overwrite the input file")
+    if dst.exists() and not force:
+        raise AECodecError(f"{dst} exists (use --force to overwrite)")
+
+
+@contextmanager
+def atomic_output(path: Path):
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def progress(items, label: str):
+    """A progress bar on stderr for several items (hidden for one item or when stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=label, unit="img", file=sys.stderr, disable=len(items) < 2 or None, leave=False)
+
+
+def report(message: str, bar=None) -> None:
+    if bar is not None and not bar.disable:
+        bar.write(message, file=sys.stdout)
+    else:
+        click.echo(message)
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def finish(failures: int) -> None:
+    """Exit non-zero when any input failed (each failure was already reported on one line)."""
+    if failures:
+        raise SystemExit(1)
+
+
+def user_errors():
+    """The exceptions that are the user's input, reported as one line instead of a traceback."""
+    return (AECodecError, OSError)
+
+
+def existing_files(paths: tuple[Path, ...]) -> None:
+    """Raise a one-line error for inputs that do not exist or are directories."""
+    for p in paths:
+        if p.is_dir():
+            raise click.BadParameter(f"{p} is a directory", param_hint="input")
+        if not p.exists():
+            raise click.BadParameter(f"{p}: no such file", param_hint="input")

@@ -1,0 +1,54 @@
+"""``aecodec decode``: .aec files -> images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import common
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Output image (single input only); the extension picks the format.")  # fmt: skip
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the decoded images.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+def decode(files, output, out_dir, device, force):
+    """Decompress .aec FILES into images (default: PNG beside each input)."""
+    from codec.api import load_model, read_header
+
+    targets = common.output_paths(files, output, out_dir, ".png")
+    codecs = {}  # one loaded model per (model id, quality) among the inputs
+    failures = 0
+    bar = common.progress(list(zip(files, targets)), "decoding")
+    for src, dst in bar:
+        try:
+            common.check_writable(src, dst, force)
+            if src.is_dir():
+                raise click.ClickException(f"{src} is a directory")
+            data = src.read_bytes()
+            header = read_header(data)
+            key = (header.model_id, header.quality)
+            if key not in codecs:
+                codecs[key] = load_model(header.model_id, header.quality, device=device)
+            image = codecs[key].decompress(data)
+            with common.atomic_output(dst) as tmp:
+                image.save(tmp, format=_format_for(dst))
+            common.report(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}", bar)
+        except (click.ClickException, *common.user_errors()) as exc:
+            failures += 1
+            common.fail(exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
+    common.finish(failures)
+
+
+def _format_for(path: Path) -> str:
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.EXTENSION.get(path.suffix.lower())
+    if fmt is None:
+        raise click.ClickException(f"{path}: unknown image extension {path.suffix!r} (use .png, .bmp, .tif, ...)")
+    return fmt

@@ -1,0 +1,52 @@
+"""``aecodec encode``: images -> .aec files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import common
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (single input only).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the .aec files.")
+@click.option("-q", "--quality", type=click.IntRange(1, 8), default=5, show_default=True,
+              help="1 = smallest files .. 8 = best quality.")  # fmt: skip
+@click.option("--model", "model_id", default="factorized", show_default=True, help="Model id (see `aecodec models`).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+def encode(images, output, out_dir, quality, model_id, device, force):
+    """Compress IMAGE files into .aec files (default: beside each input, same name, .aec).
+
+    Any image Pillow reads works. Grayscale stays grayscale, alpha is kept losslessly, EXIF orientation is
+    applied; see the README for the details.
+    """
+    from codec.api import load_model
+    from codec.images import load_image
+
+    targets = common.output_paths(images, output, out_dir, ".aec")
+    try:
+        codec = load_model(model_id, quality, device=device)
+    except common.user_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    failures = 0
+    bar = common.progress(list(zip(images, targets)), "encoding")
+    for src, dst in bar:
+        try:
+            common.check_writable(src, dst, force)
+            image = load_image(src)
+            frames = image.info.get("aecodec_frames", 1)
+            if frames > 1:
+                click.echo(f"note: {src} has {frames} frames; only the first is encoded", err=True)
+            data = codec.compress(image)
+            with common.atomic_output(dst) as tmp:
+                tmp.write_bytes(data)
+            bpp = 8 * len(data) / (image.width * image.height)
+            common.report(f"{src} -> {dst}: {image.width}x{image.height}, {len(data):,} bytes, {bpp:.3f} bpp", bar)
+        except common.user_errors() as exc:
+            failures += 1
+            common.fail(str(exc))
+    common.finish(failures)

@@ -1,0 +1,119 @@
+"""Checkpoint files: training state (to resume) and final shipped weights (to code images).
+
+Both are plain ``torch.save`` dicts of tensors, numbers and strings, read back with
+``torch.load(weights_only=True)``, which refuses to unpickle arbitrary objects. Final checkpoints store float
+weights as float16 (half the size) and carry entropy tables computed from exactly those rounded weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig
+from .errors import CheckpointError
+from .model import build_model
+
+FINAL_FORMAT = "aecodec-model"
+FINAL_FORMAT_VERSION = 1
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_torch_save(obj: dict, path: str | Path) -> None:
+    """Save to a temporary file beside ``path`` and rename it into place, so no reader ever sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_load(path: str | Path) -> dict:
+    """Load a checkpoint dict without unpickling arbitrary objects."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # torch raises several types for damaged or hostile files
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+
+
+def export_final(model: torch.nn.Module, path: str | Path, metadata: dict) -> dict:
+    """Write a shipped checkpoint: float16 weights, entropy tables frozen from those weights, no optimizer.
+
+    Args:
+        model: a trained model with a ``config`` attribute.
+        path: where to write the file.
+        metadata: plain JSON-like facts stored with it (lambda, quality, steps, data, ...).
+
+    Returns:
+        The stored state dict's metadata plus ``sha256`` and ``bytes`` of the written file.
+    """
+    model = model.to("cpu").eval()
+    # Round the weights to float16 first and compute the entropy tables from the rounded weights, so the
+    # tables a decoder loads are exactly the ones this file's weights produce.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    model.update(force=True)
+    state = {
+        k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()
+    }
+    atomic_torch_save(
+        {
+            "format": FINAL_FORMAT,
+            "format_version": FINAL_FORMAT_VERSION,
+            "config": model.config.to_dict(),
+            "metadata": metadata,
+            "state_dict": state,
+        },
+        path,
+    )
+    return {**metadata, "sha256": sha256_file(path), "bytes": Path(path).stat().st_size}
+
+
+def load_final(path: str | Path, expected_sha256: str | None = None) -> torch.nn.Module:
+    """Load a shipped checkpoint into a ready-to-code model (eval mode, float32, CPU).
+
+    Raises:
+        CheckpointError: missing file, sha256 mismatch, or not an aecodec model file.
+    """
+    path = Path(path)
+    if expected_sha256 is not None:
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise CheckpointError(
+                f"checkpoint {path.name} is corrupted or was modified: sha256 {actual[:12]}... does not match "
+                f"the recorded {expected_sha256[:12]}..."
+            )
+    ckpt = safe_load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FINAL_FORMAT:
+        raise CheckpointError(f"{path} is not an aecodec model checkpoint")
+    if ckpt.get("format_version") != FINAL_FORMAT_VERSION:
+        raise CheckpointError(f"{path}: unsupported checkpoint format version {ckpt.get('format_version')}")
+    try:
+        model = build_model(ModelConfig.from_dict(ckpt["config"]))
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+        model.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored config: {exc}") from None
+    return model.eval()

@@ -1,0 +1,190 @@
+"""The .aec file format: one header, the entropy-coded strings, a CRC32.
+
+Layout (all integers big-endian; see docs/format.md)::
+
+    offset  size  field
+    0       4     magic b"\\x89AEC"
+    4       1     format version (1)
+    5       1     n = length of the model id
+    6       n     model id, ASCII (e.g. b"factorized")
+    6+n     1     quality level (1..8)
+    7+n     4     original image width in pixels
+    11+n    4     original image height in pixels
+    15+n    1     colour mode: 1 = L, 2 = LA, 3 = RGB, 4 = RGBA
+    16+n    1     k = number of latent dimensions
+    17+n    4k    latent shape (u32 each)
+    ...     1     s = number of strings
+    ...           s times: u32 length, then that many bytes
+    end-4   4     CRC32 of every byte before it
+
+``unpack`` checks every field, every length and the checksum before any byte reaches the entropy decoder,
+and raises :class:`CorruptStreamError` (or :class:`UnsupportedVersionError`) saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from .errors import CorruptStreamError, UnsupportedVersionError
+
+MAGIC = b"\x89AEC"
+FORMAT_VERSION = 1
+
+MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
+
+MAX_MODEL_ID_LENGTH = 64
+MAX_DIMENSION = 1 << 20  # a side longer than a million pixels is never a real photo
+MAX_LATENT_DIMS = 8
+MAX_STRINGS = 16
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything in an .aec file except the coded strings.
+
+    Args:
+        model_id: the model family that wrote the file (e.g. "factorized").
+        quality: quality level 1..8 of that family.
+        width, height: size of the original image in pixels.
+        mode: colour mode of the original ("L", "LA", "RGB" or "RGBA").
+        latent_shape: shape of the coded latent (height, width for the factorized model).
+    """
+
+    model_id: str
+    quality: int
+    width: int
+    height: int
+    mode: str
+    latent_shape: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "model_id": self.model_id,
+            "quality": self.quality,
+            "width": self.width,
+            "height": self.height,
+            "mode": self.mode,
+            "latent_shape": list(self.latent_shape),
+        }
+
+
+def _check_header(header: Header) -> None:
+    if not header.model_id or len(header.model_id) > MAX_MODEL_ID_LENGTH or not header.model_id.isascii():
+        raise ValueError(f"model id must be 1..{MAX_MODEL_ID_LENGTH} ASCII characters, got {header.model_id!r}")
+    if not 1 <= header.quality <= 255:
+        raise ValueError(f"quality out of range: {header.quality}")
+    if not (1 <= header.width <= MAX_DIMENSION and 1 <= header.height <= MAX_DIMENSION):
+        raise ValueError(f"image size out of range: {header.width}x{header.height}")
+    if header.mode not in MODE_CODES:
+        raise ValueError(f"unsupported colour mode {header.mode!r}")
+    if not 1 <= len(header.latent_shape) <= MAX_LATENT_DIMS:
+        raise ValueError(f"latent shape must have 1..{MAX_LATENT_DIMS} dimensions")
+
+
+def pack(header: Header, strings: list[bytes]) -> bytes:
+    """Serialise a header and its coded strings into the bytes of an .aec file."""
+    _check_header(header)
+    if not 1 <= len(strings) <= MAX_STRINGS:
+        raise ValueError(f"need 1..{MAX_STRINGS} strings, got {len(strings)}")
+    model_id = header.model_id.encode("ascii")
+    parts = [
+        MAGIC,
+        struct.pack(">BB", FORMAT_VERSION, len(model_id)),
+        model_id,
+        struct.pack(">BIIBB", header.quality, header.width, header.height, MODE_CODES[header.mode], len(header.latent_shape)),
+        struct.pack(f">{len(header.latent_shape)}I", *header.latent_shape),
+        struct.pack(">B", len(strings)),
+    ]
+    for s in strings:
+        parts += [struct.pack(">I", len(s)), bytes(s)]
+    body = b"".join(parts)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+class _Reader:
+    """Bounds-checked cursor over the body of a stream."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise CorruptStreamError(
+                f"truncated stream: {what} needs {n} bytes at offset {self.pos}, "
+                f"only {len(self.data) - self.pos} left"
+            )
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str, what: str) -> tuple:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
+
+
+def read_header_bytes(data: bytes) -> tuple[Header, _Reader]:
+    """Parse and validate the header; the reader is left at the string count."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise CorruptStreamError("not an .aec stream (wrong magic bytes)")
+    reader = _Reader(data)
+    reader.take(len(MAGIC), "magic")
+    (version,) = reader.unpack(">B", "format version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"unsupported .aec format version {version} (this aecodec reads version {FORMAT_VERSION})"
+        )
+    (id_len,) = reader.unpack(">B", "model id length")
+    if not 1 <= id_len <= MAX_MODEL_ID_LENGTH:
+        raise CorruptStreamError(f"invalid model id length {id_len}")
+    raw_id = reader.take(id_len, "model id")
+    if not raw_id.isascii() or not raw_id.decode("ascii").isprintable():
+        raise CorruptStreamError("model id is not printable ASCII")
+    quality, width, height, mode_code, ndim = reader.unpack(">BIIBB", "image header")
+    if quality < 1:
+        raise CorruptStreamError(f"invalid quality {quality}")
+    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
+        raise CorruptStreamError(f"invalid image size {width}x{height}")
+    if mode_code not in MODES_BY_CODE:
+        raise CorruptStreamError(f"invalid colour mode code {mode_code}")
+    if not 1 <= ndim <= MAX_LATENT_DIMS:
+        raise CorruptStreamError(f"invalid latent rank {ndim}")
+    latent_shape = reader.unpack(f">{ndim}I", "latent shape")
+    header = Header(raw_id.decode("ascii"), quality, width, height, MODES_BY_CODE[mode_code], tuple(latent_shape))
+    return header, reader
+
+
+def unpack(data: bytes) -> tuple[Header, list[bytes]]:
+    """Parse and validate an .aec stream.
+
+    Returns:
+        The header and the list of coded strings.
+
+    Raises:
+        CorruptStreamError: wrong magic, bad field, truncation, trailing bytes or CRC mismatch.
+        UnsupportedVersionError: a format version this aecodec does not read.
+    """
+    header, reader = read_header_bytes(data)
+    body_end = len(reader.data) - 4
+    if body_end < reader.pos:
+        raise CorruptStreamError("truncated stream: missing strings and checksum")
+    (stored_crc,) = struct.unpack(">I", reader.data[body_end:])
+    reader.data = reader.data[:body_end]
+    (count,) = reader.unpack(">B", "string count")
+    if not 1 <= count <= MAX_STRINGS:
+        raise CorruptStreamError(f"invalid string count {count}")
+    strings = []
+    for i in range(count):
+        (length,) = reader.unpack(">I", f"length of string {i}")
+        strings.append(reader.take(length, f"string {i}"))
+    if reader.pos != body_end:
+        raise CorruptStreamError(f"{body_end - reader.pos} unexpected bytes after the last string")
+    if zlib.crc32(reader.data) != stored_crc:
+        raise CorruptStreamError("checksum mismatch: the stream is damaged")
+    return header, strings

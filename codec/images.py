@@ -1,0 +1,162 @@
+"""Turning user images into model input and model output back into images.
+
+What happens to each kind of input (documented in the README):
+
+* EXIF orientation is applied, so the coded image is upright.
+* Grayscale (1-bit, 8-bit, 16-bit, 32-bit) is coded as gray and comes back as mode "L". Inputs with more
+  than 8 bits per sample are reduced to 8 bits (rounded value / 257 for 16-bit data).
+* Palette images become RGB (RGBA when the palette has transparency); CMYK, YCbCr, LAB, HSV become RGB.
+* Alpha (RGBA, LA, PA) is kept losslessly: it travels beside the coded colour as a zlib-compressed plane.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import ImageInputError
+
+_GRAY_MODES = {"1", "L", "P;L", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+_WIDE_GRAY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+@dataclass
+class PreparedImage:
+    """A user image split into what the model codes and what travels losslessly beside it.
+
+    Attributes:
+        rgb: float tensor (1, 3, H, W) in [0, 1]; gray images have three equal channels.
+        mode: colour mode to restore on decoding ("L", "LA", "RGB" or "RGBA").
+        alpha: H x W uint8 alpha plane, or None.
+    """
+
+    rgb: torch.Tensor
+    mode: str
+    alpha: np.ndarray | None
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[-2]
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[-1]
+
+
+def to_pil(image) -> Image.Image:
+    """Accept a PIL image, an H x W (x 1/3/4) uint8 array or a C x H x W float tensor in [0, 1]."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] not in (1, 3, 4) or not image.is_floating_point():
+            raise ImageInputError(
+                f"a tensor image must be C x H x W float in [0, 1] with C in 1, 3, 4; got {tuple(image.shape)} "
+                f"{image.dtype}"
+            )
+        array = (image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return to_pil(array)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ImageInputError(f"a numpy image must be uint8, got {image.dtype}")
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if image.ndim == 2:
+            return Image.fromarray(np.ascontiguousarray(image), "L")
+        if image.ndim == 3 and image.shape[2] in (3, 4):
+            return Image.fromarray(np.ascontiguousarray(image), "RGB" if image.shape[2] == 3 else "RGBA")
+        raise ImageInputError(f"a numpy image must be H x W, H x W x 3 or H x W x 4; got shape {image.shape}")
+    raise ImageInputError(f"unsupported image type {type(image).__name__}; use a PIL image, numpy array or tensor")
+
+
+def _gray_to_8bit(img: Image.Image) -> np.ndarray:
+    array = np.asarray(img)
+    if img.mode in _WIDE_GRAY_MODES:
+        return np.clip(np.rint(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if img.mode == "F":
+        return np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    return np.asarray(img.convert("L"))
+
+
+def prepare(image) -> PreparedImage:
+    """Normalise any supported image into a :class:`PreparedImage`."""
+    img = to_pil(image)
+    try:
+        img = ImageOps.exif_transpose(img)
+        if img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        elif img.mode == "PA":
+            img = img.convert("RGBA")
+        if img.mode in _GRAY_MODES:
+            gray, alpha, mode = _gray_to_8bit(img), None, "L"
+        elif img.mode in ("LA", "La"):
+            la = np.asarray(img.convert("LA"))
+            gray, alpha, mode = la[:, :, 0], la[:, :, 1], "LA"
+        elif img.mode in ("RGBA", "RGBa"):
+            rgba = np.asarray(img.convert("RGBA"))
+            rgb, alpha, mode = rgba[:, :, :3], rgba[:, :, 3], "RGBA"
+            gray = None
+        else:
+            rgb, alpha, mode, gray = np.asarray(img.convert("RGB")), None, "RGB", None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageInputError(f"cannot read image data: {exc}") from None
+    if gray is not None:
+        rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ImageInputError("image has no pixels")
+    tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0).unsqueeze(0)
+    return PreparedImage(tensor, mode, None if alpha is None else np.ascontiguousarray(alpha))
+
+
+def compress_alpha(alpha: np.ndarray) -> bytes:
+    """Lossless alpha plane."""
+    return zlib.compress(alpha.tobytes(), 9)
+
+
+def decompress_alpha(data: bytes, width: int, height: int) -> np.ndarray:
+    """Inverse of :func:`compress_alpha`; never inflates past the declared size (zip bombs)."""
+    expected = width * height
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, expected)
+    except zlib.error as exc:
+        raise ValueError(f"alpha plane is damaged: {exc}") from None
+    if len(raw) != expected or inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError("alpha plane does not match the image size")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
+
+
+def to_image(x_hat: torch.Tensor, mode: str, alpha: np.ndarray | None) -> Image.Image:
+    """Model output (1, 3, H, W) in [0, 1] -> PIL image of ``mode``."""
+    rgb = (x_hat[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    if mode in ("L", "LA"):
+        # The three channels of a gray image's reconstruction are nearly equal: their mean is the gray value.
+        gray = np.rint(x_hat[0].clamp(0, 1).mean(0).cpu().numpy() * 255).astype(np.uint8)
+        if mode == "L":
+            return Image.fromarray(gray, "L")
+        return Image.fromarray(np.stack([gray, alpha], axis=2), "LA")
+    if mode == "RGBA":
+        return Image.fromarray(np.concatenate([rgb, alpha[:, :, None]], axis=2), "RGBA")
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def load_image(path) -> Image.Image:
+    """Open an image file fully (so truncated files fail here, with a clear error)."""
+    try:
+        with Image.open(path) as img:
+            n_frames = getattr(img, "n_frames", 1)
+            img.load()
+            if n_frames > 1:
+                img.info["aecodec_frames"] = n_frames
+            return img.copy()
+    except FileNotFoundError:
+        raise ImageInputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageInputError(f"{path}: is a directory, not an image") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageInputError(f"{path}: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageInputError(f"{path}: not a readable image ({exc})") from None

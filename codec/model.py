@@ -1,0 +1,80 @@
+"""The factorized-prior autoencoder (Balle et al. 2018, "Variational image compression with a scale
+hyperprior", the model without the hyperprior).
+
+It keeps CompressAI's model contract so loss, training and benchmarks never depend on the concrete model:
+``forward(x) -> {"x_hat", "likelihoods"}``, ``compress(x) -> {"strings", "shape"}``,
+``decompress(strings, shape) -> {"x_hat"}``.
+"""
+
+from __future__ import annotations
+
+import torch
+from compressai.entropy_models import EntropyBottleneck
+from compressai.layers import GDN
+from compressai.models import CompressionModel
+from torch import nn
+
+from .config import ModelConfig
+from .layers import conv, deconv
+
+
+class FactorizedPrior(CompressionModel):
+    """Analysis g_a (4 strided convolutions, GDN between them), EntropyBottleneck on y, synthesis g_s
+    (4 strided transposed convolutions, inverse GDN between them).
+
+    Args:
+        config: channel counts; kept on the model as ``self.config`` and saved with every checkpoint.
+    """
+
+    #: Height and width of the input must be multiples of this (4 stride-2 layers).
+    downsampling_factor = 16
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        N, M = config.N, config.M
+        self.entropy_bottleneck = EntropyBottleneck(M)
+        self.g_a = nn.Sequential(
+            conv(3, N), GDN(N),
+            conv(N, N), GDN(N),
+            conv(N, N), GDN(N),
+            conv(N, M),
+        )  # fmt: skip
+        self.g_s = nn.Sequential(
+            deconv(M, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True),
+            deconv(N, 3),
+        )  # fmt: skip
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # GDN starts close to the identity (beta=1, small gamma), so the layers act linearly at first:
+        # Xavier keeps the activation variance constant through such a stack.
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        y = self.g_a(x)
+        y_hat, y_likelihoods = self.entropy_bottleneck(y)
+        x_hat = self.g_s(y_hat)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods}}
+
+    def compress(self, x: torch.Tensor) -> dict:
+        y = self.g_a(x)
+        y_strings = self.entropy_bottleneck.compress(y)
+        return {"strings": [y_strings], "shape": tuple(y.shape[-2:])}
+
+    def decompress(self, strings: list, shape: tuple) -> dict:
+        y_hat = self.entropy_bottleneck.decompress(strings[0], shape)
+        x_hat = self.g_s(y_hat).clamp_(0, 1)
+        return {"x_hat": x_hat}
+
+
+def build_model(config: ModelConfig) -> CompressionModel:
+    """Build an untrained model of ``config.family``."""
+    if config.family == "factorized":
+        return FactorizedPrior(config)
+    raise ValueError(f"unknown model family {config.family!r}")

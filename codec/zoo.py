@@ -1,0 +1,80 @@
+"""The model zoo: which checkpoint file serves which (model id, quality).
+
+There is exactly one table, ``MANIFEST.json`` in the checkpoint folder, read when a model is asked for (never
+at import). Each entry records the file, its sha256 (checked at every load), the architecture, the lambda and
+how the model was trained. The folder is the installed ``aecodec_checkpoints`` package (the repository's
+``checkpoints/``), or the folder named by the ``AECODEC_CHECKPOINTS`` environment variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import CheckpointError, UnknownModelError
+
+MANIFEST_NAME = "MANIFEST.json"
+DEFAULT_MODEL_ID = "factorized"
+DEFAULT_QUALITY = 5
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One shipped checkpoint."""
+
+    model_id: str
+    quality: int
+    path: Path
+    sha256: str
+    info: dict
+
+
+def checkpoint_dir() -> Path:
+    """The folder holding MANIFEST.json and the shipped weights."""
+    override = os.environ.get("AECODEC_CHECKPOINTS")
+    if override:
+        return Path(override)
+    return Path(str(resources.files("aecodec_checkpoints")))
+
+
+def read_manifest(folder: str | Path | None = None) -> dict:
+    """The parsed MANIFEST.json of ``folder`` (default: :func:`checkpoint_dir`)."""
+    folder = Path(folder) if folder is not None else checkpoint_dir()
+    path = folder / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"no model manifest at {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise CheckpointError(f"{path} has no 'models' table")
+    return manifest
+
+
+def entries(folder: str | Path | None = None) -> list[ZooEntry]:
+    """Every (model id, quality) the folder provides, sorted."""
+    folder = Path(folder) if folder is not None else checkpoint_dir()
+    found = []
+    for model_id, model in read_manifest(folder)["models"].items():
+        for quality, info in model.get("qualities", {}).items():
+            found.append(ZooEntry(model_id, int(quality), folder / info["file"], info["sha256"], info))
+    return sorted(found, key=lambda e: (e.model_id, e.quality))
+
+
+def lookup(model_id: str, quality: int, folder: str | Path | None = None) -> ZooEntry:
+    """The entry for ``model_id`` at ``quality``; unknown ones raise an error listing the valid choices."""
+    available = entries(folder)
+    for entry in available:
+        if entry.model_id == model_id and entry.quality == quality:
+            return entry
+    ids = sorted({e.model_id for e in available})
+    if model_id not in ids:
+        raise UnknownModelError(f"unknown model {model_id!r}; available: {', '.join(ids) or 'none'}")
+    qualities = [e.quality for e in available if e.model_id == model_id]
+    raise UnknownModelError(
+        f"model {model_id!r} has no quality {quality}; available: {', '.join(map(str, qualities))}"
+    )

@@ -1,0 +1,85 @@
+"""Turn finished ladder runs into shipped checkpoints and write checkpoints/MANIFEST.json.
+
+For each quality: export runs/<ladder>/q<Q>/last.pt as float16 with frozen entropy tables, record sha256,
+config, lambda, steps and the training data, measure its Kodak bpp/PSNR (when --kodak is given) and copy the
+training log to benchmarks/results/training/.
+
+    python scripts/ship_checkpoints.py --runs runs/ladder --kodak ../shared/data/kodak
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from codec.checkpoint import export_final, safe_load
+from codec.config import ModelConfig, lambda_for_quality
+from codec.model import build_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--kodak", type=Path)
+    parser.add_argument("--model-id", default="factorized")
+    parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
+    args = parser.parse_args()
+
+    out_dir = REPO / "checkpoints"
+    logs_dir = REPO / "benchmarks" / "results" / "training"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    base_state = safe_load(args.runs / "base" / "last.pt")
+    table = {}
+    for q in args.qualities:
+        run = args.runs / f"q{q}"
+        state = safe_load(run / "last.pt")
+        model = build_model(ModelConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model"])
+        name = f"{args.model_id}-q{q}.pt"
+        meta = {
+            "lambda": lambda_for_quality(q),
+            "steps": base_state["step"] + state["step"],
+            "base_steps": base_state["step"],
+            "finetune_steps": state["step"],
+            "train_seconds": round(base_state["elapsed_s"] + state["elapsed_s"]),
+            "device": "cpu (2 cores)",
+            "data": "shared/data/train (525 photos: CBSD432 + Urban100 halved), 5% held out by name hash",
+            "recipe": "scripts/train_ladder.py",
+        }
+        info = export_final(model, out_dir / name, meta)
+        table[str(q)] = {"file": name, "sha256": info["sha256"], "bytes": info["bytes"],
+                         "config": model.config.to_dict(), **meta}  # fmt: skip
+        shutil.copy(run / "log.csv", logs_dir / f"{args.model_id}-q{q}.csv")
+        print(f"q{q}: {name} {info['bytes']} bytes sha256 {info['sha256'][:12]}")
+    shutil.copy(args.runs / "base" / "log.csv", logs_dir / f"{args.model_id}-base.csv")
+
+    manifest = {
+        "format": 1,
+        "models": {
+            args.model_id: {
+                "description": "Balle et al. 2018 factorized-prior autoencoder (GDN, EntropyBottleneck)",
+                "qualities": table,
+            }
+        },
+    }
+    manifest_path = out_dir / "MANIFEST.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    if args.kodak:
+        from benchmarks.rd import measure
+
+        result = measure(args.kodak, args.qualities, args.model_id, checkpoint_dir=out_dir)
+        for point in result["aecodec"]:
+            table[str(point["quality"])]["kodak"] = {"bpp": round(point["bpp"], 4), "psnr_db": round(point["psnr_db"], 3)}
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        results = REPO / "benchmarks" / "results" / "kodak"
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "rd_vs_jpeg.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"Kodak BD-rate against Pillow JPEG: {result['bd_rate_vs_jpeg_percent']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Recipe of the shipped checkpoints: one base model, then a short fine-tune to each quality's lambda.
+
+Sharing the base run is what makes eight models affordable on a 2-core CPU: the transforms learn to
+reconstruct images once, and each quality only adapts its rate-distortion balance.
+
+    python scripts/train_ladder.py base --data ../shared/data/train --runs runs/ladder
+    python scripts/train_ladder.py finetune --data ../shared/data/train --runs runs/ladder --qualities 1 2 3 4
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from codec.config import TrainConfig, lambda_for_quality, preset
+from codec.train import fit
+
+BASE_QUALITY = 5
+
+
+def base_config(steps: int) -> TrainConfig:
+    return TrainConfig(
+        lmbda=lambda_for_quality(BASE_QUALITY), steps=steps, batch_size=16, crop_size=128,
+        lr=5e-4, warmup_steps=200, final_lr_ratio=0.1, val_every=500, log_every=50,
+    )  # fmt: skip
+
+
+def finetune_config(quality: int, steps: int) -> TrainConfig:
+    return TrainConfig(
+        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128,
+        lr=2e-4, warmup_steps=50, final_lr_ratio=0.05, val_every=250, log_every=50, seed=quality,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["base", "finetune"])
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--runs", required=True, type=Path)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base_dir = args.runs / "base"
+    if args.stage == "base":
+        fit(args.data, base_dir, preset(args.preset), base_config(args.steps or 5000), progress=False)
+        return
+    for q in args.qualities:
+        fit(
+            args.data, args.runs / f"q{q}", preset(args.preset), finetune_config(q, args.steps or 1200),
+            init_from=base_dir / "last.pt", progress=False,
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

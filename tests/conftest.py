@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny seeded model zoo (fast, real entropy coding) and sample images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from codec.checkpoint import export_final
+from codec.config import preset
+from codec.model import build_model
+
+REPO = Path(__file__).resolve().parent.parent
+KODAK = REPO.parent / "shared" / "data" / "kodak"
+TRAIN = REPO.parent / "shared" / "data" / "train"
+
+
+def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized") -> Path:
+    """Write a MANIFEST and tiny seeded checkpoints (real weights and entropy tables, just small)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = {}
+    for q in qualities:
+        torch.manual_seed(q)
+        model = build_model(preset("tiny"))
+        name = f"tiny-q{q}.pt"
+        info = export_final(model, folder / name, {"lambda": 0.01 * q, "steps": 0})
+        table[str(q)] = {"file": name, "sha256": info["sha256"], "config": model.config.to_dict(), "lambda": 0.01 * q}
+    (folder / "MANIFEST.json").write_text(json.dumps({"format": 1, "models": {model_id: {"qualities": table}}}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory) -> Path:
+    return make_zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture
+def use_tiny_zoo(tiny_zoo, monkeypatch) -> Path:
+    """Point the default checkpoint folder (used by the CLI) at the tiny zoo."""
+    monkeypatch.setenv("AECODEC_CHECKPOINTS", str(tiny_zoo))
+    return tiny_zoo
+
+
+def natural_like(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour image with some texture: gradients plus noise, H x W x 3 uint8."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    base = np.stack([xx / max(width, 1), yy / max(height, 1), (xx + yy) / max(width + height, 1)], axis=2)
+    image = 200 * base + 20 * rng.standard_normal((height, width, 3))
+    return np.clip(image + 20, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def rgb_image() -> Image.Image:
+    return Image.fromarray(natural_like(37, 23), "RGB")

@@ -1,0 +1,54 @@
+"""Checkpoints: sha256 checked at load, no arbitrary unpickling, clear errors."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from codec.checkpoint import load_final, sha256_file
+from codec.errors import CheckpointError
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("arbitrary code ran",))
+
+
+def test_tampered_checkpoint_is_refused(tiny_zoo, tmp_path):
+    original = tiny_zoo / "tiny-q1.pt"
+    digest = sha256_file(original)
+    tampered = tmp_path / "t.pt"
+    data = bytearray(original.read_bytes())
+    data[len(data) // 2] ^= 1
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_final(tampered, expected_sha256=digest)
+
+
+def test_pickled_objects_are_not_loaded(tmp_path):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "aecodec-model", "x": Payload()}, f)
+    with pytest.raises(CheckpointError):
+        load_final(path)
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="not an aecodec model"):
+        load_final(path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_final(tmp_path / "none.pt", expected_sha256="0" * 64)
+
+
+def test_weights_are_float16_on_disk_and_tables_frozen(tiny_zoo):
+    state = torch.load(tiny_zoo / "tiny-q1.pt", weights_only=True)["state_dict"]
+    floats = [v for v in state.values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert state["entropy_bottleneck._quantized_cdf"].numel() > 0

@@ -1,0 +1,142 @@
+"""The command line: round trips, output rules, one-line errors, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+
+from conftest import natural_like
+
+
+@pytest.fixture
+def run(use_tiny_zoo):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def photos(tmp_path):
+    paths = []
+    for i, (size, mode) in enumerate([((33, 17), "RGB"), ((1, 9), "L"), ((20, 20), "RGBA")]):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(natural_like(*size, seed=i), "RGB").convert(mode).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_encode_decode_many(run, photos, tmp_path):
+    enc, dec = tmp_path / "enc", tmp_path / "dec"
+    result = run("encode", *photos, "--out-dir", enc, "-q", 1)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in enc.iterdir()) == ["img0.aec", "img1.aec", "img2.aec"]
+    result = run("decode", *sorted(enc.iterdir()), "--out-dir", dec)
+    assert result.exit_code == 0, result.output
+    for src in photos:
+        with Image.open(src) as a, Image.open(dec / src.name) as b:
+            assert a.size == b.size and a.mode == b.mode
+
+
+def test_default_outputs_sit_beside_inputs(run, photos):
+    assert run("encode", photos[0], "-q", 2).exit_code == 0
+    aec = photos[0].with_suffix(".aec")
+    assert aec.exists()
+    photos[0].unlink()
+    assert run("decode", aec).exit_code == 0
+    assert photos[0].exists()
+
+
+def test_refuses_to_overwrite_without_force(run, photos):
+    out = photos[0].with_suffix(".aec")
+    out.write_bytes(b"keep me")
+    result = run("encode", photos[0], "-q", 1)
+    assert result.exit_code == 1 and "--force" in result.output
+    assert out.read_bytes() == b"keep me"
+    assert run("encode", photos[0], "-q", 1, "--force").exit_code == 0
+    assert out.read_bytes()[:4] == b"\x89AEC"
+
+
+def test_never_overwrites_its_input(run, photos):
+    result = run("encode", photos[0], "-o", photos[0], "--force", "-q", 1)
+    assert result.exit_code == 1 and "input" in result.output
+    with Image.open(photos[0]) as img:
+        assert img.size == (33, 17)
+
+
+def test_output_flag_needs_single_input(run, photos, tmp_path):
+    result = run("encode", *photos, "-o", tmp_path / "x.aec")
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"plain text, not an image", b"\x89AEC\x01garbage"])
+def test_bad_inputs_give_one_line(run, tmp_path, content):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    result = run("encode", bad, "-o", tmp_path / "o.aec")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.output.strip().count("\n") == 0
+    assert not (tmp_path / "o.aec").exists()
+
+
+def test_missing_file_and_directory(run, tmp_path):
+    for target in (tmp_path / "missing.png", tmp_path):
+        result = run("encode", target, "--out-dir", tmp_path / "o")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_corrupt_stream_gives_one_line_and_no_output(run, photos, tmp_path):
+    aec = tmp_path / "a.aec"
+    assert run("encode", photos[0], "-o", aec, "-q", 1).exit_code == 0
+    data = bytearray(aec.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    aec.write_bytes(bytes(data))
+    result = run("decode", aec, "-o", tmp_path / "a.png")
+    assert result.exit_code == 1 and "checksum" in result.output
+    assert not (tmp_path / "a.png").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_info_and_json(run, photos, tmp_path):
+    aec = tmp_path / "a.aec"
+    run("encode", photos[0], "-o", aec, "-q", 2)
+    result = run("info", aec, "--json")
+    facts = json.loads(result.output)
+    assert facts["width"] == 33 and facts["height"] == 17 and facts["quality"] == 2
+    assert facts["bytes"] == aec.stat().st_size
+    assert "factorized q2" in run("info", aec).output
+
+
+def test_models_json(run):
+    rows = json.loads(run("models", "--json").output)
+    assert [(r["model_id"], r["quality"]) for r in rows] == [("factorized", 1), ("factorized", 2)]
+
+
+def test_unknown_quality_is_one_line(run, photos):
+    result = run("encode", photos[0], "-q", 7)
+    assert result.exit_code == 1 and "available: 1, 2" in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from cli.main import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_decoded_pixels_identical_across_runs(run, photos, tmp_path):
+    aec = tmp_path / "a.aec"
+    run("encode", photos[0], "-o", aec, "-q", 1)
+    run("decode", aec, "-o", tmp_path / "1.png")
+    run("decode", aec, "-o", tmp_path / "2.png")
+    a, b = (np.asarray(Image.open(tmp_path / f"{i}.png")) for i in (1, 2))
+    assert np.array_equal(a, b)

@@ -1,0 +1,89 @@
+"""The .aec container: round trip and a clear error for every kind of damage."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+from codec import container
+from codec.container import Header
+from codec.errors import CorruptStreamError, UnsupportedVersionError
+
+HEADER = Header("factorized", 3, 37, 23, "RGB", (2, 3))
+STRINGS = [b"\x01\x02\x03coded", b"alpha-plane"]
+
+
+@pytest.fixture
+def stream() -> bytes:
+    return container.pack(HEADER, STRINGS)
+
+
+def test_round_trip(stream):
+    header, strings = container.unpack(stream)
+    assert header == HEADER
+    assert strings == STRINGS
+
+
+def test_layout_starts_with_magic_and_version(stream):
+    assert stream[:4] == b"\x89AEC"
+    assert stream[4] == container.FORMAT_VERSION
+    assert struct.unpack(">I", stream[-4:])[0] == zlib.crc32(stream[:-4])
+
+
+def test_every_flipped_byte_is_caught(stream):
+    for i in range(len(stream)):
+        damaged = bytearray(stream)
+        damaged[i] ^= 0x5A
+        with pytest.raises(CorruptStreamError):
+            container.unpack(bytes(damaged))
+
+
+def test_every_truncation_is_caught(stream):
+    for n in range(len(stream)):
+        with pytest.raises(CorruptStreamError):
+            container.unpack(stream[:n])
+
+
+def test_trailing_bytes_are_caught(stream):
+    with pytest.raises(CorruptStreamError):
+        container.unpack(stream + b"\x00")
+
+
+def test_wrong_magic_says_so(stream):
+    with pytest.raises(CorruptStreamError, match="magic"):
+        container.unpack(b"\x89PNG" + stream[4:])
+    with pytest.raises(CorruptStreamError, match="magic"):
+        container.unpack(b"")
+
+
+def test_future_version_says_so(stream):
+    future = bytearray(stream)
+    future[4] = container.FORMAT_VERSION + 1
+    with pytest.raises(UnsupportedVersionError, match="version 2"):
+        container.unpack(bytes(future))
+
+
+def test_length_pointing_past_the_end_is_caught():
+    body = container.pack(HEADER, [b"abc"])[:-4]
+    # rewrite the last string's length to a huge value and fix the CRC so only the length is wrong
+    length_at = len(body) - 3 - 4
+    forged = body[:length_at] + struct.pack(">I", 2**31) + body[length_at + 4 :]
+    with pytest.raises(CorruptStreamError, match="truncated"):
+        container.unpack(forged + struct.pack(">I", zlib.crc32(forged)))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        Header("", 1, 1, 1, "RGB", (1, 1)),
+        Header("factorized", 0, 1, 1, "RGB", (1, 1)),
+        Header("factorized", 1, 0, 1, "RGB", (1, 1)),
+        Header("factorized", 1, 1, 1, "CMYK", (1, 1)),
+        Header("factorized", 1, 1, 1, "RGB", ()),
+    ],
+)
+def test_pack_refuses_invalid_headers(header):
+    with pytest.raises(ValueError):
+        container.pack(header, [b"x"])

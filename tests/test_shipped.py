@@ -1,0 +1,67 @@
+"""The shipped checkpoints themselves: present, sha256-verified, and coding real photos sensibly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec import zoo
+
+from conftest import KODAK, TRAIN
+
+ENTRIES = zoo.entries()
+
+
+def sample_photo() -> np.ndarray:
+    """A natural photo: a Kodak image when ../shared is there, else scikit-image's astronaut."""
+    kodak = sorted(KODAK.glob("*.png")) if KODAK.is_dir() else []
+    if kodak:
+        return np.asarray(Image.open(kodak[0]).convert("RGB"))[:256, :384]
+    skimage_data = pytest.importorskip("skimage.data")
+    return skimage_data.astronaut()[:256, :384]
+
+
+def psnr(a, b):
+    return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+def test_all_eight_qualities_are_shipped():
+    assert [(e.model_id, e.quality) for e in ENTRIES] == [("factorized", q) for q in range(1, 9)]
+
+
+def test_shipped_files_fit_the_budget():
+    total = sum(e.path.stat().st_size for e in ENTRIES)
+    assert total <= 50 * 1024 * 1024
+
+
+def test_rate_and_quality_rise_with_the_level():
+    photo = sample_photo()
+    points = []
+    for entry in ENTRIES:
+        model = codec.load_model(entry.model_id, entry.quality)
+        data = model.compress(photo)
+        decoded = np.asarray(model.decompress(data))
+        assert decoded.shape == photo.shape
+        points.append((8 * len(data) / (photo.shape[0] * photo.shape[1]), psnr(photo, decoded)))
+    bpps, psnrs = zip(*points)
+    assert list(bpps) == sorted(bpps), points
+    assert list(psnrs) == sorted(psnrs), points
+    assert psnrs[-1] > 28, points
+
+
+def test_manifest_records_what_the_issue_asks():
+    for entry in ENTRIES:
+        for key in ("sha256", "config", "lambda", "steps", "data"):
+            assert key in entry.info, (entry.quality, key)
+
+
+@pytest.mark.skipif(not TRAIN.is_dir(), reason="training folder absent")
+def test_default_quality_beats_noise_on_a_training_image():
+    # sanity on a different photo: the default model is far better than coding nothing at all
+    photo = np.asarray(Image.open(sorted(TRAIN.glob("*.png"))[0]).convert("RGB"))[:128, :128]
+    model = codec.load_model()
+    decoded = np.asarray(model.decompress(model.compress(photo)))
+    flat = np.full_like(photo, photo.mean().round())
+    assert psnr(photo, decoded) > psnr(photo, flat) + 8

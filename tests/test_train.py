@@ -1,0 +1,66 @@
+"""Training: the loss goes down, runs resume, the CLI exports a loadable checkpoint."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from codec.api import ImageCodec
+from cli.main import main
+from codec.checkpoint import load_final
+from codec.config import TrainConfig, preset
+from codec.train import fit
+
+from conftest import natural_like
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(6):
+        Image.fromarray(natural_like(72, 64, seed=i), "RGB").save(folder / f"p{i}.png")
+    return folder
+
+
+def read_log(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_few_steps_lower_the_loss(photo_dir, tmp_path):
+    config = TrainConfig(lmbda=0.01, steps=40, batch_size=4, crop_size=32, val_crop=32, lr=1e-3, log_every=10,
+                         val_every=40, val_fraction=0.2)  # fmt: skip
+    fit(photo_dir, tmp_path, preset("tiny"), config, progress=False, device="cpu")
+    rows = [r for r in read_log(tmp_path / "log.csv") if r["split"] == "train"]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert (tmp_path / "val_0000040.png").exists() and (tmp_path / "last.pt").exists()
+
+
+def test_resume_continues_where_it_stopped(photo_dir, tmp_path):
+    short = TrainConfig(lmbda=0.01, steps=4, batch_size=2, crop_size=32, val_crop=32, log_every=2, val_every=4)
+    fit(photo_dir, tmp_path, preset("tiny"), short, progress=False, device="cpu")
+    longer = TrainConfig(lmbda=0.01, steps=8, batch_size=2, crop_size=32, val_crop=32, log_every=2, val_every=4)
+    fit(photo_dir, tmp_path, preset("tiny"), longer, progress=False, device="cpu")
+    steps = [int(r["step"]) for r in read_log(tmp_path / "log.csv") if r["split"] == "train"]
+    assert steps == [2, 4, 6, 8]
+
+
+def test_cli_train_exports_a_codec(photo_dir, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["train", str(photo_dir), "--out", str(tmp_path), "--lambda", "0.01", "--preset", "tiny", "--steps", "6",
+         "--batch-size", "2", "--crop-size", "32", "--val-every", "3", "--device", "cpu"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = load_final(tmp_path / "final.pt")
+    codec_ = ImageCodec(model, "factorized", 1)
+    assert codec_.decompress(codec_.compress(natural_like(20, 10))).size == (20, 10)
+
+
+def test_train_needs_quality_or_lambda(photo_dir, tmp_path):
+    result = CliRunner().invoke(main, ["train", str(photo_dir), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--quality" in result.output
