@@ -27,8 +27,10 @@ import click
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/last.pt.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
+              help="torch.compile the training step: ~1.5x faster on CPU after ~1 minute of compiling.")
 def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_size, lr, warmup_steps, val_every,
-          init_from, resume, device, seed):  # fmt: skip
+          init_from, resume, device, seed, compile_):  # fmt: skip
     """Train on the photos in DATA_DIR (5% held out for validation) and export OUT/final.pt.
 
     Give either --quality or --lambda. Interrupt at any time: running the same command again resumes.
@@ -49,7 +51,7 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
         model_config = get_preset(preset)
         config = TrainConfig(
             lmbda=lmbda, steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr,
-            warmup_steps=warmup_steps, val_every=val_every, seed=seed,
+            warmup_steps=warmup_steps, val_every=val_every, seed=seed, compile=compile_,
         )  # fmt: skip
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -95,6 +95,8 @@ class TrainConfig:
         val_every: steps between validations (and checkpoint saves).
         log_every: steps between CSV log rows.
         seed: seeds the initial weights and the crop sampler.
+        compile: run the training forward pass through ``torch.compile`` (measured on the 2-core CPU: 1.3x
+            to 1.7x more pixels per second for the "small" preset, after about 45 s of compilation).
     """
 
     lmbda: float = QUALITY_LAMBDAS[4]
@@ -111,6 +113,7 @@ class TrainConfig:
     val_every: int = 1000
     log_every: int = 50
     seed: int = 0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_size % 16 or self.val_crop % 16:

@@ -128,6 +128,8 @@ def fit(
     elif init_from is not None:
         load_initial_weights(model, init_from)
     model.to(device).train()
+    # the compiled wrapper shares the model's parameters; checkpoints and validation use the plain module
+    forward = torch.compile(model) if config.compile else model
 
     main_params, aux_params = split_parameters(model)
     optimizer = torch.optim.Adam(main_params, lr=config.lr)
@@ -181,7 +183,7 @@ def fit(
 
             optimizer.zero_grad(set_to_none=True)
             aux_optimizer.zero_grad(set_to_none=True)
-            losses = criterion(model(x), x)
+            losses = criterion(forward(x), x)
             losses["loss"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(main_params, config.clip_norm)
             optimizer.step()

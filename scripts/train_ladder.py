@@ -20,17 +20,17 @@ from codec.train import fit
 BASE_QUALITY = 5
 
 
-def base_config(steps: int) -> TrainConfig:
+def base_config(steps: int, quality: int = BASE_QUALITY, lr: float = 5e-4, compile: bool = False) -> TrainConfig:
     return TrainConfig(
-        lmbda=lambda_for_quality(BASE_QUALITY), steps=steps, batch_size=16, crop_size=128,
-        lr=5e-4, warmup_steps=200, final_lr_ratio=0.1, val_every=500, log_every=50,
+        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128,
+        lr=lr, warmup_steps=200, final_lr_ratio=0.1, val_every=500, log_every=50, compile=compile,
     )  # fmt: skip
 
 
-def finetune_config(quality: int, steps: int) -> TrainConfig:
+def finetune_config(quality: int, steps: int, compile: bool = False) -> TrainConfig:
     return TrainConfig(
         lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128,
-        lr=2e-4, warmup_steps=50, final_lr_ratio=0.05, val_every=250, log_every=50, seed=quality,
+        lr=2e-4, warmup_steps=50, final_lr_ratio=0.05, val_every=250, log_every=50, seed=quality, compile=compile,
     )  # fmt: skip
 
 
@@ -43,16 +43,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--base-quality", type=int, default=BASE_QUALITY, help="lambda of the base run")
+    parser.add_argument("--base-lr", type=float, default=5e-4)
+    parser.add_argument("--init-from", type=Path, default=None, help="start the base run from these weights")
+    parser.add_argument("--base-dir", type=Path, default=None, help="base run folder (default RUNS/base)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    base_dir = args.runs / "base"
+    base_dir = args.base_dir or args.runs / "base"
     if args.stage == "base":
-        fit(args.data, base_dir, preset(args.preset), base_config(args.steps or 5000), progress=False)
+        config = base_config(args.steps or 5000, args.base_quality, args.base_lr, args.compile)
+        fit(args.data, base_dir, preset(args.preset), config, init_from=args.init_from, progress=False)
         return
     for q in args.qualities:
         fit(
-            args.data, args.runs / f"q{q}", preset(args.preset), finetune_config(q, args.steps or 1200),
+            args.data, args.runs / f"q{q}", preset(args.preset), finetune_config(q, args.steps or 1200, args.compile),
             init_from=base_dir / "last.pt", progress=False,
         )  # fmt: skip
 
