@@ -14,6 +14,7 @@ import click
 COMMANDS = {
     "encode": ("cli.encode", "encode", "Compress images into .aec files."),
     "decode": ("cli.decode", "decode", "Decompress .aec files into images."),
+    "bench": ("cli.bench", "bench", "Rate-distortion curves against JPEG, WebP, AVIF, JPEG XL, JPEG 2000."),
     "info": ("cli.info", "info", "Show the header of .aec files."),
     "models": ("cli.models", "models", "List the shipped models and quality levels."),
     "train": ("cli.train", "train", "Train a model on a folder of photos."),

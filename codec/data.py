@@ -16,14 +16,14 @@ from PIL import Image
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """All image files directly inside ``folder``, sorted by name."""
+def list_images(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, what: str = "training") -> list[Path]:
+    """All image files (by suffix) directly inside ``folder``, sorted by name; ``what`` names it in errors."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"training folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        raise FileNotFoundError(f"{what} folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise FileNotFoundError(f"no images ({', '.join(suffixes)}) in {folder}")
     return files
 
 
