@@ -34,6 +34,8 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
     """Train on the photos in DATA_DIR (5% held out for validation) and export OUT/final.pt.
 
     Give either --quality or --lambda. Interrupt at any time: running the same command again resumes.
+    Several processes or machines: run the same command under torchrun (DistributedDataParallel; each
+    process draws --batch-size crops), e.g. `torchrun --nproc_per_node 2 $(which aecodec) train ...`.
     """
     from codec.checkpoint import export_final, safe_load
     from codec.config import TrainConfig, lambda_for_quality
@@ -41,6 +43,7 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
     from codec.errors import AECodecError
     from codec.model import build_model
     from codec.config import ModelConfig
+    from codec.distributed import from_environment
     from codec.train import fit
 
     if (quality is None) == (lmbda is None):
@@ -57,6 +60,8 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
         raise click.UsageError(str(exc)) from None
     try:
         last = fit(data_dir, out_dir, model_config, config, init_from=init_from, resume=resume, device=device)
+        if not from_environment().is_main:
+            return  # under torchrun, rank 0 exports
         state = safe_load(last)
         model = build_model(ModelConfig.from_dict(state["model_config"]))
         model.load_state_dict(state["model"])

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import atomic_torch_save, safe_load
 from .config import ModelConfig, TrainConfig
 from .data import CropSampler, center_crops, list_images, split_files
@@ -27,8 +28,8 @@ LOG_FIELDS = (
 )  # fmt: skip
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def default_device(local_rank: int = 0) -> torch.device:
+    return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
 
 
 def split_parameters(model: torch.nn.Module) -> tuple[list, list]:
@@ -109,12 +110,22 @@ def fit(
         config: hyperparameters.
         init_from: checkpoint whose weights start a new run (fine-tuning); ignored when resuming.
         resume: continue from ``out_dir/last.pt`` when it exists.
-        device: defaults to CUDA when available, else CPU.
+        device: defaults to CUDA when available (one GPU per torchrun process), else CPU.
         progress: show a progress bar.
+
+    Under ``torchrun --nproc_per_node N`` the same call trains with DistributedDataParallel: each process
+    draws its own ``batch_size`` crops (the global batch is N times larger) and rank 0 alone logs,
+    validates and writes checkpoints.
     """
+    ctx = distributed.from_environment()
+    device = torch.device(device) if device is not None else default_device(ctx.local_rank)
+    with distributed.process_group(ctx, device):
+        return _fit(train_dir, out_dir, model_config, config, init_from, resume, device, progress, ctx)
+
+
+def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, progress, ctx) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device) if device is not None else default_device()
     last_path = out_dir / "last.pt"
 
     state = safe_load(last_path) if resume and last_path.exists() else None
@@ -128,19 +139,24 @@ def fit(
     elif init_from is not None:
         load_initial_weights(model, init_from)
     model.to(device).train()
-    # the compiled wrapper shares the model's parameters; checkpoints and validation use the plain module
-    forward = torch.compile(model) if config.compile else model
+    # the DDP / compiled wrappers share the model's parameters; checkpoints and validation use the plain module
+    forward = distributed.wrap(model, ctx, device)
+    if config.compile:
+        forward = torch.compile(forward)
 
     main_params, aux_params = split_parameters(model)
     optimizer = torch.optim.Adam(main_params, lr=config.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed + ctx.rank)  # each process its own crops
     start_step, elapsed_before = 0, 0.0
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         aux_optimizer.load_state_dict(state["aux_optimizer"])
-        generator.set_state(state["generator"])
         start_step, elapsed_before = state["step"], state["elapsed_s"]
+        if ctx.is_main:
+            generator.set_state(state["generator"])
+        else:  # only rank 0's sampler state is saved; the others draw a fresh stream for the resumed steps
+            generator.manual_seed(config.seed + 1_000_003 * ctx.rank + start_step)
 
     train_files, val_files = split_files(list_images(train_dir), config.val_fraction)
     sampler = CropSampler(train_files, config.crop_size, generator)
@@ -148,11 +164,12 @@ def fit(
     criterion = RateDistortionLoss(config.lmbda)
 
     log_path = out_dir / "log.csv"
-    new_log = not log_path.exists() or state is None
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
-    if new_log:
-        writer.writeheader()
+    if ctx.is_main:
+        new_log = not log_path.exists() or state is None
+        log_file = open(log_path, "w" if new_log else "a", newline="")
+        writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+        if new_log:
+            writer.writeheader()
 
     def save(step: int, elapsed: float) -> None:
         atomic_torch_save(
@@ -169,7 +186,15 @@ def fit(
             last_path,
         )
 
-    pixels_per_step = config.batch_size * config.crop_size**2
+    step_parts = StepParts(forward, model, criterion, optimizer, aux_optimizer, main_params, aux_params,
+                           config.clip_norm, ctx)  # fmt: skip
+    if not ctx.is_main:  # the same updates as rank 0, without logging, validation or saving
+        for step in range(start_step, config.steps):
+            train_step(step_parts, sampler.batch(config.batch_size).to(device), learning_rate(step, config))
+        distributed.barrier(ctx)  # rank 0 has written the last checkpoint when this returns
+        return last_path
+
+    pixels_per_step = config.batch_size * config.crop_size**2 * ctx.world_size
     bar = tqdm(total=config.steps, initial=start_step, disable=not progress, unit="step", dynamic_ncols=True)
     t0 = time.perf_counter()
     window_t, window_steps = t0, 0
@@ -177,19 +202,7 @@ def fit(
     try:
         for step in range(start_step, config.steps):
             lr = learning_rate(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x = sampler.batch(config.batch_size).to(device, non_blocking=True)
-
-            optimizer.zero_grad(set_to_none=True)
-            aux_optimizer.zero_grad(set_to_none=True)
-            losses = criterion(forward(x), x)
-            losses["loss"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(main_params, config.clip_norm)
-            optimizer.step()
-            aux_loss = model.aux_loss()
-            aux_loss.backward()
-            aux_optimizer.step()
+            losses, aux_loss, grad_norm = train_step(step_parts, sampler.batch(config.batch_size).to(device), lr)
 
             sums["loss"] += losses["loss"].item()
             sums["bpp"] += losses["bpp_loss"].item()
@@ -233,4 +246,37 @@ def fit(
     finally:
         bar.close()
         log_file.close()
+    distributed.barrier(ctx)
     return last_path
+
+
+@dataclass
+class StepParts:
+    """What one optimisation step touches."""
+
+    forward: torch.nn.Module  # the model, or its DDP / compiled wrapper
+    model: torch.nn.Module
+    criterion: RateDistortionLoss
+    optimizer: torch.optim.Optimizer
+    aux_optimizer: torch.optim.Optimizer
+    main_params: list
+    aux_params: list
+    clip_norm: float
+    ctx: distributed.DistributedContext
+
+
+def train_step(parts: StepParts, x: torch.Tensor, lr: float) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """One update of the main parameters (RD loss, clipped) and of the auxiliary quantiles."""
+    for group in parts.optimizer.param_groups:
+        group["lr"] = lr
+    parts.optimizer.zero_grad(set_to_none=True)
+    parts.aux_optimizer.zero_grad(set_to_none=True)
+    losses = parts.criterion(parts.forward(x), x)
+    losses["loss"].backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(parts.main_params, parts.clip_norm)
+    parts.optimizer.step()
+    aux_loss = parts.model.aux_loss()
+    aux_loss.backward()
+    distributed.average_gradients(parts.aux_params, parts.ctx)
+    parts.aux_optimizer.step()
+    return losses, aux_loss, grad_norm

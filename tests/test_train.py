@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +19,8 @@ from codec.config import TrainConfig, preset
 from codec.train import fit
 
 from conftest import natural_like
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +70,32 @@ def test_cli_train_exports_a_codec(photo_dir, tmp_path):
 def test_train_needs_quality_or_lambda(photo_dir, tmp_path):
     result = CliRunner().invoke(main, ["train", str(photo_dir), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--quality" in result.output
+
+
+def test_torchrun_two_processes_train_one_model(photo_dir, tmp_path):
+    # the unchanged `aecodec train` under torchrun: 2 CPU processes, gloo, DistributedDataParallel
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "cli.main", "train", str(photo_dir), "--out", str(tmp_path), "--lambda", "0.01",
+           "--preset", "tiny", "--steps", "4", "--batch-size", "2", "--crop-size", "32", "--val-every", "2",
+           "--warmup-steps", "0", "--device", "cpu"]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = read_log(tmp_path / "log.csv")
+    assert [r["step"] for r in rows if r["split"] == "val"] == ["2", "4"]  # rank 0 alone logs
+    model = load_final(tmp_path / "final.pt")
+    codec_ = ImageCodec(model, "factorized", 1)
+    assert codec_.decompress(codec_.compress(natural_like(24, 16))).size == (24, 16)
+
+
+def test_distributed_context_reads_the_torchrun_environment(monkeypatch):
+    from codec.distributed import from_environment
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    ctx = from_environment()
+    assert ctx.enabled and not ctx.is_main and ctx.local_rank == 1
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(var)
+    assert not from_environment().enabled
