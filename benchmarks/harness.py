@@ -65,6 +65,7 @@ class ResultCache:
 
 def measure_one(codec: Codec, image: BenchImage) -> dict:
     """Encode and decode one image; the row of figures for it."""
+    codec.prepare()  # e.g. loading a checkpoint: not part of coding an image
     t0 = time.perf_counter()
     data = codec.encode(image.rgb)
     t1 = time.perf_counter()

@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+from benchmarks.training_plots import plot_log
 from codec.checkpoint import export_final, safe_load
 from codec.config import ModelConfig, lambda_for_quality
 from codec.model import build_model
@@ -27,12 +28,19 @@ def main() -> None:
     parser.add_argument("--kodak", type=Path)
     parser.add_argument("--model-id", default="factorized")
     parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
+    parser.add_argument("--stages", type=Path, nargs="*", default=None,
+                        help="run folders the fine-tunes descend from, oldest first (default RUNS/base)")
+    parser.add_argument("--recipe", default="scripts/train_ladder.py: base at q5's lambda, 500-step fine-tunes")
     args = parser.parse_args()
+    stages = args.stages or [args.runs / "base"]
 
     out_dir = REPO / "checkpoints"
     logs_dir = REPO / "benchmarks" / "results" / "training"
     logs_dir.mkdir(parents=True, exist_ok=True)
-    base_state = safe_load(args.runs / "base" / "last.pt")
+    # the shared training every quality inherits: each stage starts from the previous one's weights
+    stage_states = [safe_load(stage / "last.pt") for stage in stages]
+    base_steps = sum(st["step"] for st in stage_states)
+    base_seconds = sum(st["elapsed_s"] for st in stage_states)
     table = {}
     for q in args.qualities:
         run = args.runs / f"q{q}"
@@ -42,20 +50,24 @@ def main() -> None:
         name = f"{args.model_id}-q{q}.pt"
         meta = {
             "lambda": lambda_for_quality(q),
-            "steps": base_state["step"] + state["step"],
-            "base_steps": base_state["step"],
+            "steps": base_steps + state["step"],
+            "base_steps": base_steps,
             "finetune_steps": state["step"],
-            "train_seconds": round(base_state["elapsed_s"] + state["elapsed_s"]),
+            "train_seconds": round(base_seconds + state["elapsed_s"]),
             "device": "cpu (2 cores)",
             "data": "shared/data/train (525 photos: CBSD432 + Urban100 halved), 5% held out by name hash",
-            "recipe": "scripts/train_ladder.py",
+            "recipe": args.recipe,
         }
         info = export_final(model, out_dir / name, meta)
         table[str(q)] = {"file": name, "sha256": info["sha256"], "bytes": info["bytes"],
                          "config": model.config.to_dict(), **meta}  # fmt: skip
         shutil.copy(run / "log.csv", logs_dir / f"{args.model_id}-q{q}.csv")
+        plot_log(logs_dir / f"{args.model_id}-q{q}.csv")
         print(f"q{q}: {name} {info['bytes']} bytes sha256 {info['sha256'][:12]}")
-    shutil.copy(args.runs / "base" / "log.csv", logs_dir / f"{args.model_id}-base.csv")
+    for i, stage in enumerate(stages):
+        name = f"{args.model_id}-base{i + 1 if len(stages) > 1 else ''}.csv"
+        shutil.copy(stage / "log.csv", logs_dir / name)
+        plot_log(logs_dir / name)
 
     manifest = {
         "format": 1,
