@@ -24,14 +24,16 @@ def encode(images, output, out_dir, quality, model_id, device, force):
     Any image Pillow reads works. Grayscale stays grayscale, alpha is kept losslessly, EXIF orientation is
     applied; see the README for the details.
     """
-    from codec.api import load_model
+    from codec.api import load_model, read_header
     from codec.images import load_image
 
     targets = common.output_paths(images, output, out_dir, ".aec")
     try:
         codec = load_model(model_id, quality, device=device)
     except common.user_errors() as exc:
-        raise click.ClickException(str(exc)) from None
+        # The same one-line `error: ...` as every other failure (click would print `Error: ...`).
+        common.fail(str(exc))
+        raise SystemExit(1) from None
     failures = 0
     bar = common.progress(list(zip(images, targets)), "encoding")
     for src, dst in bar:
@@ -44,8 +46,10 @@ def encode(images, output, out_dir, quality, model_id, device, force):
             data = codec.compress(image)
             with common.atomic_output(dst) as tmp:
                 tmp.write_bytes(data)
-            bpp = 8 * len(data) / (image.width * image.height)
-            common.report(f"{src} -> {dst}: {image.width}x{image.height}, {len(data):,} bytes, {bpp:.3f} bpp", bar)
+            # The size that was coded, i.e. after EXIF orientation (a rotated photo swaps width and height).
+            header = read_header(data)
+            bpp = 8 * len(data) / (header.width * header.height)
+            common.report(f"{src} -> {dst}: {header.width}x{header.height}, {len(data):,} bytes, {bpp:.3f} bpp", bar)
         except common.user_errors() as exc:
             failures += 1
             common.fail(str(exc))

@@ -131,6 +131,9 @@ def decompress_alpha(data: bytes, width: int, height: int) -> np.ndarray:
 
 def to_image(x_hat: torch.Tensor, mode: str, alpha: np.ndarray | None) -> Image.Image:
     """Model output (1, 3, H, W) in [0, 1] -> PIL image of ``mode``."""
+    # A crafted stream can decode to latents so large that the synthesis overflows to NaN; casting NaN to
+    # uint8 is undefined (and numpy warns), so make those pixels 0.
+    x_hat = torch.nan_to_num(x_hat, nan=0.0)
     rgb = (x_hat[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     if mode in ("L", "LA"):
         # The three channels of a gray image's reconstruction are nearly equal: their mean is the gray value.

@@ -8,12 +8,20 @@ It keeps CompressAI's model contract so loss, training and benchmarks never depe
 
 from __future__ import annotations
 
+import warnings
+
 import torch
-from compressai.entropy_models import EntropyBottleneck
-from compressai.layers import GDN
-from compressai.models import CompressionModel
 from torch import nn
 
+with warnings.catch_warnings():
+    # compressai 1.2.8 imports torch_geometric, which calls torch.jit.script at import (deprecated in torch
+    # 2.14): without this every `aecodec encode` or `decode` printed two lines of FutureWarning on stderr.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.layers import GDN
+    from compressai.models import CompressionModel
+
+from . import entropy
 from .config import ModelConfig
 from .layers import conv, deconv
 
@@ -68,7 +76,9 @@ class FactorizedPrior(CompressionModel):
         return {"strings": [y_strings], "shape": tuple(y.shape[-2:])}
 
     def decompress(self, strings: list, shape: tuple) -> dict:
-        y_hat = self.entropy_bottleneck.decompress(strings[0], shape)
+        # CompressAI's C++ decoder reads past the end of a short or garbage string: check and pad it first.
+        y_strings = entropy.safe_strings(strings[0], self.entropy_bottleneck, tuple(shape))
+        y_hat = self.entropy_bottleneck.decompress(y_strings, shape)
         x_hat = self.g_s(y_hat).clamp_(0, 1)
         return {"x_hat": x_hat}
 

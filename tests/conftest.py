@@ -57,3 +57,18 @@ def natural_like(width: int, height: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def rgb_image() -> Image.Image:
     return Image.fromarray(natural_like(37, 23), "RGB")
+
+
+@pytest.fixture
+def run(use_tiny_zoo):
+    """Invoke the `aecodec` CLI in-process against the tiny zoo: run("encode", path, ...) -> click Result."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke

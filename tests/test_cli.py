@@ -8,22 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
 
 from conftest import natural_like
-
-
-@pytest.fixture
-def run(use_tiny_zoo):
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
