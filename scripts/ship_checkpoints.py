@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
     parser.add_argument("--stages", type=Path, nargs="*", default=None,
                         help="run folders the fine-tunes descend from, oldest first (default RUNS/base)")
+    parser.add_argument("--parents", nargs="*", default=[], metavar="Q:P",
+                        help="quality Q was fine-tuned from quality P's run (its steps and time are inherited)")
     parser.add_argument("--recipe", default="scripts/train_ladder.py: base at q5's lambda, 500-step fine-tunes")
     args = parser.parse_args()
     stages = args.stages or [args.runs / "base"]
@@ -41,6 +43,14 @@ def main() -> None:
     stage_states = [safe_load(stage / "last.pt") for stage in stages]
     base_steps = sum(st["step"] for st in stage_states)
     base_seconds = sum(st["elapsed_s"] for st in stage_states)
+    parents = {int(q): int(p) for q, p in (item.split(":") for item in args.parents)}
+
+    def lineage(q: int) -> tuple[int, float]:
+        """Steps and seconds of quality q's own fine-tune plus those of the runs it descends from."""
+        state = safe_load(args.runs / f"q{q}" / "last.pt")
+        steps, seconds = lineage(parents[q]) if q in parents else (0, 0.0)
+        return steps + state["step"], seconds + state["elapsed_s"]
+
     table = {}
     for q in args.qualities:
         run = args.runs / f"q{q}"
@@ -48,12 +58,14 @@ def main() -> None:
         model = build_model(ModelConfig.from_dict(state["model_config"]))
         model.load_state_dict(state["model"])
         name = f"{args.model_id}-q{q}.pt"
+        ft_steps, ft_seconds = lineage(q)
         meta = {
             "lambda": lambda_for_quality(q),
-            "steps": base_steps + state["step"],
+            "steps": base_steps + ft_steps,
             "base_steps": base_steps,
-            "finetune_steps": state["step"],
-            "train_seconds": round(base_seconds + state["elapsed_s"]),
+            "finetune_steps": ft_steps,
+            "finetuned_from": f"q{parents[q]}" if q in parents else "base",
+            "train_seconds": round(base_seconds + ft_seconds),
             "device": "cpu (2 cores)",
             "data": "shared/data/train (525 photos: CBSD432 + Urban100 halved), 5% held out by name hash",
             "recipe": args.recipe,

@@ -1,10 +1,17 @@
-"""Recipe of the shipped checkpoints: one base model, then a short fine-tune to each quality's lambda.
+"""Recipe of the shipped checkpoints: shared base training, then short fine-tunes to each quality's lambda.
 
-Sharing the base run is what makes eight models affordable on a 2-core CPU: the transforms learn to
-reconstruct images once, and each quality only adapts its rate-distortion balance.
+Sharing the base runs is what makes eight models affordable on a 2-core CPU: the transforms learn to
+reconstruct images once, and each quality only adapts its rate-distortion balance. The shipped set:
 
-    python scripts/train_ladder.py base --data ../shared/data/train --runs runs/ladder
-    python scripts/train_ladder.py finetune --data ../shared/data/train --runs runs/ladder --qualities 1 2 3 4
+    python scripts/train_ladder.py base --data ../shared/data/train --runs runs/ladder          # 5000 steps, q5
+    python scripts/train_ladder.py base --data ../shared/data/train --runs runs/long --steps 10000 \
+        --base-quality 7 --base-lr 3e-4 --init-from runs/ladder/base/last.pt --compile
+    # then, per quality, from the base or from the quality above it (two chains ran side by side, 1 thread each):
+    python scripts/train_ladder.py finetune --data ../shared/data/train --runs runs/long --base-dir runs/long/base \
+        --qualities 6 --steps 400 --threads 1 --compile       # q6<base 400, q4<q6 500, q2<q4 700, q8<base 400,
+                                                              # q5<base 400, q3<q5 600, q1<q3 800, q7<base 300
+    python scripts/ship_checkpoints.py --runs runs/long --kodak ../shared/data/kodak \
+        --stages runs/ladder/base runs/long/base --parents 4:6 2:4 3:5 1:3
 """
 
 from __future__ import annotations

@@ -68,3 +68,15 @@ def test_default_quality_beats_noise_on_a_training_image():
     decoded = np.asarray(model.decompress(model.compress(photo)))
     flat = np.full_like(photo, photo.mean().round())
     assert psnr(photo, decoded) > psnr(photo, flat) + 8
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+def test_flat_images_round_trip_at_every_quality(value):
+    # a flat image codes every latent symbol as its likeliest value: the shortest streams a model writes,
+    # right at the lower bound the decoder's string-length guard accepts (codec/entropy.py)
+    flat = np.full((48, 80, 3), value, np.uint8)
+    for entry in ENTRIES:
+        model = codec.load_model(entry.model_id, entry.quality)
+        decoded = np.asarray(model.decompress(model.compress(flat)))
+        assert decoded.shape == flat.shape
+        assert np.abs(decoded.astype(int) - value).mean() < 12, (entry.quality, value)

@@ -1,0 +1,82 @@
+"""Training throughput (training pixels per second) of one optimisation step, for several set-ups.
+
+Each set-up runs the real ``codec.train.train_step`` on random crops held in memory (the real sampler keeps
+decoded photos in memory too), after warm-up steps that also absorb torch.compile's compilation; the
+figure is the median over the timed steps. Set-ups are measured one after another in the same process.
+
+    python -m benchmarks.train_speed --out benchmarks/results/training/throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from codec.config import preset
+from codec.distributed import DistributedContext
+from codec.loss import RateDistortionLoss
+from codec.model import build_model
+from codec.train import StepParts, split_parameters, train_step
+
+# (preset, batch, crop, compiled)
+SETUPS = (
+    ("small", 16, 128, False),
+    ("small", 16, 128, True),
+    ("small", 4, 256, False),
+    ("small", 4, 256, True),
+    ("medium", 16, 128, True),
+    ("base", 16, 128, False),
+    ("base", 16, 128, True),
+)
+
+
+def measure(name: str, batch: int, crop: int, compiled: bool, steps: int, warmup: int) -> dict:
+    torch.manual_seed(0)
+    model = build_model(preset(name)).train()
+    main_params, aux_params = split_parameters(model)
+    parts = StepParts(
+        torch.compile(model) if compiled else model, model, RateDistortionLoss(0.013),
+        torch.optim.Adam(main_params, lr=1e-4), torch.optim.Adam(aux_params, lr=1e-3),
+        main_params, aux_params, 1.0, DistributedContext(),
+    )  # fmt: skip
+    x = torch.rand(batch, 3, crop, crop)
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        train_step(parts, x, 1e-4)
+    warm_s = time.perf_counter() - t0
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        train_step(parts, x, 1e-4)
+        times.append(time.perf_counter() - t)
+    step_s = statistics.median(times)
+    return {
+        "preset": name, "batch": batch, "crop": crop, "compiled": compiled, "threads": torch.get_num_threads(),
+        "median_step_s": round(step_s, 4), "mpix_per_s": round(batch * crop * crop / step_s / 1e6, 3),
+        "warmup_s": round(warm_s, 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rows = []
+    for setup in SETUPS:
+        row = measure(*setup, steps=args.steps, warmup=args.warmup)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"device": "cpu", "setups": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
