@@ -85,7 +85,7 @@ def _jpeg2000(quality: int) -> Codec:
 
 
 def _aecodec(quality: int, model_id: str, checkpoint_dir) -> Codec:
-    from codec import zoo
+    from codec import container, zoo
 
     sha256 = zoo.lookup(model_id, quality, checkpoint_dir).sha256  # cheap: the cache key needs no model
     loaded = []
@@ -99,7 +99,7 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir) -> Codec:
 
     # the same calls `aecodec encode` / `aecodec decode` make, so the bytes are those of a .aec file
     return Codec(
-        "aecodec", quality, f"{model_id} sha256 {sha256}", ".aec",
+        "aecodec", quality, f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}", ".aec",
         lambda rgb: model().compress(Image.fromarray(rgb)),
         lambda data: np.asarray(model().decompress(data).convert("RGB")),
         prepare=model,

@@ -16,9 +16,15 @@ from . import common
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the decoded images.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
-def decode(files, output, out_dir, device, force):
-    """Decompress .aec FILES into images (default: PNG beside each input)."""
-    from codec.api import load_model, read_header
+@click.option("--max-pixels", type=click.IntRange(min=0), default=40_000_000, show_default=True,
+              help="Refuse files that declare a larger image (a decompression-bomb guard); 0: no limit.")  # fmt: skip
+def decode(files, output, out_dir, device, force, max_pixels):
+    """Decompress .aec FILES into images (default: PNG beside each input).
+
+    Large images are decoded tile by tile, so memory stays bounded: a 48-megapixel photo needs
+    --max-pixels 50000000 (or 0) and about 1 GB.
+    """
+    from codec.api import check_size, load_model, read_header
 
     targets = common.output_paths(files, output, out_dir, ".png")
     codecs = {}  # one loaded model per (model id, quality) among the inputs
@@ -31,10 +37,11 @@ def decode(files, output, out_dir, device, force):
                 raise click.ClickException(f"{src} is a directory")
             data = src.read_bytes()
             header = read_header(data)
+            check_size(header, max_pixels or None)
             key = (header.model_id, header.quality)
             if key not in codecs:
                 codecs[key] = load_model(header.model_id, header.quality, device=device)
-            image = codecs[key].decompress(data)
+            image = codecs[key].decompress(data, max_pixels=max_pixels or None)
             with common.atomic_output(dst) as tmp:
                 image.save(tmp, format=_format_for(dst))
             common.report(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}", bar)

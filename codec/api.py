@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from . import container, images, zoo
+from . import container, images, tiling, zoo
 from .checkpoint import load_final
 from .container import Header
 from .errors import CorruptStreamError, ImageInputError
@@ -21,6 +21,10 @@ from .errors import CorruptStreamError, ImageInputError
 #: Decoding refuses streams that declare more pixels than this (a decompression-bomb guard, like Pillow's
 #: MAX_IMAGE_PIXELS); pass ``max_pixels`` to raise it.
 DEFAULT_MAX_PIXELS = 40_000_000
+
+#: Side of the coding tiles in latent positions (1024 pixels for the factorized model): images up to that
+#: size are one tile, exactly as if untiled; larger ones are coded tile by tile in bounded memory.
+DEFAULT_TILE = 64
 
 
 class ImageCodec:
@@ -31,13 +35,25 @@ class ImageCodec:
         model_id: the id written into every stream (e.g. "factorized").
         quality: the quality level written into every stream.
         device: where the transforms run (entropy coding always runs on the CPU).
+        tile: side of the coding tiles in latent positions (see :mod:`codec.tiling`); decoding follows the
+            tile side the stream declares.
     """
 
-    def __init__(self, model: torch.nn.Module, model_id: str, quality: int, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        model_id: str,
+        quality: int,
+        device: str | torch.device = "cpu",
+        tile: int = DEFAULT_TILE,
+    ) -> None:
+        if not container.MIN_TILE <= tile <= container.MAX_TILE:
+            raise ValueError(f"tile must be {container.MIN_TILE}..{container.MAX_TILE} latent positions, got {tile}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.model_id = model_id
         self.quality = quality
+        self.tile = tile
         self.factor = model.downsampling_factor
 
     def __repr__(self) -> str:
@@ -53,14 +69,17 @@ class ImageCodec:
         h, w = prepared.height, prepared.width
         if w > container.MAX_DIMENSION or h > container.MAX_DIMENSION:
             raise ImageInputError(f"image of {w}x{h} exceeds the largest side of {container.MAX_DIMENSION}")
-        lat_h, lat_w = self.latent_shape(w, h)
-        # Replicate padding up to the model's multiple: smoother than zeros, so the padding costs fewer bits.
-        x = F.pad(prepared.rgb, (0, lat_w * self.factor - w, 0, lat_h * self.factor - h), mode="replicate")
-        out = self.model.compress(x.to(self.device))
-        strings = [s[0] for s in out["strings"]]
+        latent_shape = self.latent_shape(w, h)
+        # The image is padded up to the model's multiple by repeating its edges (smoother than zeros, so the
+        # padding costs fewer bits), inside tiling.tile_input.
+        tiles = tiling.analyse(
+            self.model.analysis, prepared.pixels, latent_shape, self.tile, self.model.latent_margin, self.factor,
+            self.device,
+        )  # fmt: skip
+        strings = [self.model.compress_latent(y.cpu()) for _, y in tiles]
         if prepared.alpha is not None:
             strings.append(images.compress_alpha(prepared.alpha))
-        header = Header(self.model_id, self.quality, w, h, prepared.mode, tuple(out["shape"]))
+        header = Header(self.model_id, self.quality, w, h, prepared.mode, latent_shape, self.tile)
         return container.pack(header, strings)
 
     @torch.no_grad()
@@ -82,17 +101,36 @@ class ImageCodec:
                 f"latent shape {header.latent_shape} does not fit a {header.width}x{header.height} image"
             )
         has_alpha = header.mode in ("LA", "RGBA")
-        if len(strings) != 1 + has_alpha:
-            raise CorruptStreamError(f"expected {1 + has_alpha} coded strings, found {len(strings)}")
+        tiles = tiling.grid(header.latent_shape, header.tile)
+        if len(strings) != len(tiles) + has_alpha:
+            raise CorruptStreamError(
+                f"expected {len(tiles) + has_alpha} coded strings ({len(tiles)} tiles"
+                f"{' and the alpha plane' if has_alpha else ''}), found {len(strings)}"
+            )
         alpha = None
         if has_alpha:
             try:
-                alpha = images.decompress_alpha(strings[1], header.width, header.height)
+                alpha = images.decompress_alpha(strings[-1], header.width, header.height)
             except ValueError as exc:
                 raise CorruptStreamError(str(exc)) from None
-        out = self.model.decompress([[strings[0]]], header.latent_shape)
-        x_hat = out["x_hat"][..., : header.height, : header.width]
-        return images.to_image(x_hat, header.mode, alpha)
+        # The synthesis of a tile needs its neighbours' latents: decode all tiles first (the latent is
+        # 1/256 of the pixels), then reconstruct tile by tile straight into the 8-bit output.
+        y_hat = None
+        for t, string in zip(tiles, strings):
+            y_tile = self.model.decompress_latent(string, t.shape)
+            if y_hat is None:
+                y_hat = y_tile.new_empty((1, y_tile.shape[1], *header.latent_shape))
+            y_hat[..., t.top : t.bottom, t.left : t.right] = y_tile
+        gray = header.mode in ("L", "LA")
+        pixels = np.empty((header.height, header.width) if gray else (header.height, header.width, 3), np.uint8)
+        f = self.factor
+        for t, x_hat in tiling.synthesise(self.model.synthesis, y_hat.to(self.device), header.tile,
+                                          self.model.latent_margin, f):  # fmt: skip
+            # Tiles on the right and bottom edges also hold the padding: keep the image's part only.
+            bottom, right = min(t.bottom * f, header.height), min(t.right * f, header.width)
+            x_hat = x_hat[..., : bottom - t.top * f, : right - t.left * f]
+            pixels[t.top * f : bottom, t.left * f : right] = images.to_pixels(x_hat, header.mode)
+        return images.to_image(pixels, header.mode, alpha)
 
 
 def check_size(header: Header, max_pixels: int | None) -> None:
@@ -110,6 +148,7 @@ def load_model(
     quality: int = zoo.DEFAULT_QUALITY,
     device: str | torch.device = "cpu",
     checkpoint_dir: str | Path | None = None,
+    tile: int = DEFAULT_TILE,
 ) -> ImageCodec:
     """Load a shipped model (sha256-checked) ready to code images.
 
@@ -118,13 +157,15 @@ def load_model(
         quality: 1 (smallest files) .. 8 (best quality).
         device: "cpu" or "cuda".
         checkpoint_dir: folder with MANIFEST.json (default: the installed checkpoints).
+        tile: side of the coding tiles in latent positions: smaller tiles code huge images in less memory
+            (and a few bytes more per tile).
 
     Raises:
         UnknownModelError: no such model id or quality.
         CheckpointError: the checkpoint is missing, damaged or tampered with.
     """
     entry = zoo.lookup(model_id, quality, checkpoint_dir)
-    return ImageCodec(load_final(entry.path, expected_sha256=entry.sha256), model_id, quality, device)
+    return ImageCodec(load_final(entry.path, expected_sha256=entry.sha256), model_id, quality, device, tile)
 
 
 def read_header(data: bytes) -> Header:

@@ -4,7 +4,7 @@ Layout (all integers big-endian; see docs/format.md)::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
-    4       1     format version (1)
+    4       1     format version (2)
     5       1     n = length of the model id
     6       n     model id, ASCII (e.g. b"factorized")
     6+n     1     quality level (1..8)
@@ -13,7 +13,8 @@ Layout (all integers big-endian; see docs/format.md)::
     15+n    1     colour mode: 1 = L, 2 = LA, 3 = RGB, 4 = RGBA
     16+n    1     k = number of latent dimensions
     17+n    4k    latent shape (u32 each)
-    ...     1     s = number of strings
+    17+n+4k 2     t = tile side in latent positions (u16): the latent is coded tile by tile
+    19+n+4k 4     s = number of strings (u32)
     ...           s times: u32 length, then that many bytes
     end-4   4     CRC32 of every byte before it
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from .errors import CorruptStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
@@ -38,7 +39,13 @@ MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
 MAX_MODEL_ID_LENGTH = 64
 MAX_DIMENSION = 1 << 20  # a side longer than a million pixels is never a real photo
 MAX_LATENT_DIMS = 8
-MAX_STRINGS = 16
+#: Largest tile side a stream may declare: a decoder holds one tile's symbols at a time, so this bounds its
+#: memory (a 256 x 256 tile of 192 channels is 12.6 M symbols).
+MAX_TILE = 256
+#: Smallest tile side: with it the largest image still has a bounded number of tiles to decode one by one.
+MIN_TILE = 8
+#: Enough strings for the tiles of the largest image at the smallest tile, and an alpha plane.
+MAX_STRINGS = (MAX_DIMENSION // (16 * MIN_TILE)) ** 2 + 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class Header:
         width, height: size of the original image in pixels.
         mode: colour mode of the original ("L", "LA", "RGB" or "RGBA").
         latent_shape: shape of the coded latent (height, width for the factorized model).
+        tile: side, in latent positions, of the square tiles the latent is coded in (one string each, in
+            raster order); an image whose latent fits in one tile has a single string.
     """
 
     model_id: str
@@ -59,6 +68,7 @@ class Header:
     height: int
     mode: str
     latent_shape: tuple[int, ...]
+    tile: int
 
     def to_dict(self) -> dict:
         return {
@@ -69,6 +79,7 @@ class Header:
             "height": self.height,
             "mode": self.mode,
             "latent_shape": list(self.latent_shape),
+            "tile": self.tile,
         }
 
 
@@ -83,6 +94,8 @@ def _check_header(header: Header) -> None:
         raise ValueError(f"unsupported colour mode {header.mode!r}")
     if not 1 <= len(header.latent_shape) <= MAX_LATENT_DIMS:
         raise ValueError(f"latent shape must have 1..{MAX_LATENT_DIMS} dimensions")
+    if not MIN_TILE <= header.tile <= MAX_TILE:
+        raise ValueError(f"tile side must be {MIN_TILE}..{MAX_TILE}, got {header.tile}")
 
 
 def pack(header: Header, strings: list[bytes]) -> bytes:
@@ -97,7 +110,7 @@ def pack(header: Header, strings: list[bytes]) -> bytes:
         model_id,
         struct.pack(">BIIBB", header.quality, header.width, header.height, MODE_CODES[header.mode], len(header.latent_shape)),
         struct.pack(f">{len(header.latent_shape)}I", *header.latent_shape),
-        struct.pack(">B", len(strings)),
+        struct.pack(">HI", header.tile, len(strings)),
     ]
     for s in strings:
         parts += [struct.pack(">I", len(s)), bytes(s)]
@@ -156,7 +169,11 @@ def read_header_bytes(data: bytes) -> tuple[Header, _Reader]:
     if not 1 <= ndim <= MAX_LATENT_DIMS:
         raise CorruptStreamError(f"invalid latent rank {ndim}")
     latent_shape = reader.unpack(f">{ndim}I", "latent shape")
-    header = Header(raw_id.decode("ascii"), quality, width, height, MODES_BY_CODE[mode_code], tuple(latent_shape))
+    (tile,) = reader.unpack(">H", "tile side")
+    if not MIN_TILE <= tile <= MAX_TILE:
+        raise CorruptStreamError(f"invalid tile side {tile} ({MIN_TILE}..{MAX_TILE})")
+    mode = MODES_BY_CODE[mode_code]
+    header = Header(raw_id.decode("ascii"), quality, width, height, mode, tuple(latent_shape), tile)
     return header, reader
 
 
@@ -176,9 +193,10 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         raise CorruptStreamError("truncated stream: missing strings and checksum")
     (stored_crc,) = struct.unpack(">I", reader.data[body_end:])
     reader.data = reader.data[:body_end]
-    (count,) = reader.unpack(">B", "string count")
-    if not 1 <= count <= MAX_STRINGS:
-        raise CorruptStreamError(f"invalid string count {count}")
+    (count,) = reader.unpack(">I", "string count")
+    # Each string takes at least its 4-byte length: a count the file cannot hold is refused before the loop.
+    if not 1 <= count <= min(MAX_STRINGS, (body_end - reader.pos) // 4):
+        raise CorruptStreamError(f"invalid string count {count} for a stream of {len(data)} bytes")
     strings = []
     for i in range(count):
         (length,) = reader.unpack(">I", f"length of string {i}")

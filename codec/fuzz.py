@@ -53,6 +53,7 @@ class Layout:
     mode: int
     ndim: int
     shape: int
+    tile: int
     count: int
     strings: tuple[tuple[int, int], ...]  # (offset of the u32 length, length) per string
     crc: int
@@ -63,12 +64,13 @@ def layout(data: bytes) -> Layout:
     header, strings = container.unpack(data)
     n = len(header.model_id)
     k = len(header.latent_shape)
-    count_at = 17 + n + 4 * k
-    pos, found = count_at + 1, []
+    tile_at = 17 + n + 4 * k
+    count_at = tile_at + 2
+    pos, found = count_at + 4, []
     for s in strings:
         found.append((pos, len(s)))
         pos += 4 + len(s)
-    return Layout(5, 6 + n, 7 + n, 11 + n, 15 + n, 16 + n, 17 + n, count_at, tuple(found), len(data) - 4)
+    return Layout(5, 6 + n, 7 + n, 11 + n, 15 + n, 16 + n, 17 + n, tile_at, count_at, tuple(found), len(data) - 4)
 
 
 def reseal(data: bytes) -> bytes:
@@ -83,9 +85,10 @@ def _put(data: bytes, offset: int, raw: bytes) -> bytes:
     return data[:offset] + raw + data[offset + len(raw) :]
 
 
-def _repack(header: container.Header, strings: list[bytes], width=None, height=None, shape=None) -> bytes:
+def _repack(header: container.Header, strings: list[bytes], width=None, height=None, shape=None, tile=None) -> bytes:
     """A well-formed stream (valid CRC) around any header values, bypassing pack()'s checks."""
     header_shape = header.latent_shape if shape is None else shape
+    tile = header.tile if tile is None else tile
     model_id = header.model_id.encode("ascii")
     body = b"".join(
         [
@@ -101,7 +104,7 @@ def _repack(header: container.Header, strings: list[bytes], width=None, height=N
                 len(header_shape) & 0xFF,
             ),
             struct.pack(f">{len(header_shape)}I", *header_shape),
-            struct.pack(">B", len(strings)),
+            struct.pack(">HI", tile, len(strings)),
             *(struct.pack(">I", len(s)) + s for s in strings),
         ]
     )
@@ -152,12 +155,12 @@ def _truncate(rng, data, lay):
 
 def _random_header(rng, data, lay):
     # Keep the magic (else every case stops at it); random bytes up to the string count.
-    head = container.MAGIC + rng.choice([bytes([1]), b""]) + rng.randbytes(rng.randint(0, lay.count + 8))
+    head = container.MAGIC + rng.choice([bytes([container.FORMAT_VERSION]), b""]) + rng.randbytes(rng.randint(0, lay.count + 8))
     return head + data[lay.count :], rng.random() < 0.7
 
 
 def _random_stream(rng, data, lay):
-    return container.MAGIC + bytes([1]) + rng.randbytes(rng.randint(0, 200)), rng.random() < 0.7
+    return container.MAGIC + bytes([container.FORMAT_VERSION]) + rng.randbytes(rng.randint(0, 200)), rng.random() < 0.7
 
 
 def _image_size(rng, data, lay):
@@ -185,7 +188,40 @@ def _string_length(rng, data, lay):
 
 
 def _string_count(rng, data, lay):
-    return _put(data, lay.count, bytes([rng.choice([0, 1, 2, 3, 16, 17, 255])])), rng.random() < 0.8
+    value = rng.choice([0, 1, 2, 3, 16, 255, 1 << 16, container.MAX_STRINGS, container.MAX_STRINGS + 1,
+                        (1 << 32) - 1])  # fmt: skip
+    return _put(data, lay.count, struct.pack(">I", value)), rng.random() < 0.8
+
+
+def _tile_side(rng, data, lay):
+    """Another tile side, with the strings as they are or cut into as many pieces as the new grid has tiles."""
+    header, strings = container.unpack(data)
+    tile = rng.choice([0, 1, container.MIN_TILE - 1, container.MIN_TILE, 9, 16, container.MAX_TILE,
+                       container.MAX_TILE + 1, 65535])  # fmt: skip
+    if rng.random() < 0.5 or tile == 0:
+        return _put(data, lay.tile, struct.pack(">H", tile)), rng.random() < 0.8
+    height, width = (header.latent_shape + (1, 1))[:2]
+    tiles = -(-height // tile) * -(-width // tile)
+    coded, rest = strings[0], strings[1:]
+    step = max(4, len(coded) // max(1, tiles)) & ~3
+    pieces = [coded[i * step : (i + 1) * step] for i in range(min(tiles, 4096))]
+    return _repack(header, [*pieces, *rest], tile=tile), False
+
+
+def _many_tiles(rng, data, lay):
+    """A valid header declaring an image of several tiles, with one string per tile: garbage, or copies of
+    the real coded string (valid for its own tile size only when the shapes agree)."""
+    header, strings = container.unpack(data)
+    width, height = rng.choice([(300, 200), (129, 129), (1024, 16), (16, 2000), (2048, 2048)])
+    tile = rng.choice([container.MIN_TILE, 9, 16, 64])
+    shape = (-(-height // 16), -(-width // 16))
+    tiles = -(-shape[0] // tile) * -(-shape[1] // tile)
+    if rng.random() < 0.5:
+        coded = [strings[0]] * tiles
+    else:
+        coded = [_random_bytes(rng, rng.choice([8, 64, 1024])) for _ in range(tiles)]
+    alpha = [zlib.compress(bytes(width * height))] if len(strings) > 1 else []
+    return _repack(header, [*coded, *alpha], width, height, shape, tile), False
 
 
 def _small_fields(rng, data, lay):
@@ -228,7 +264,7 @@ def _garbage_alpha(rng, data, lay):
         alpha = zlib.compress(bytes(pixels))[:-3]
     else:
         alpha = zlib.compress(bytes(pixels)) + b"tail"
-    return _repack(header, [strings[0], alpha, *strings[2:]]), False
+    return _repack(header, [*strings[:-1], alpha]), False
 
 
 def _big_consistent_image(rng, data, lay):
@@ -255,6 +291,8 @@ MUTATORS = {
     "latent_shape": _latent_shape,
     "string_length": _string_length,
     "string_count": _string_count,
+    "tile_side": _tile_side,
+    "many_tiles": _many_tiles,
     "small_fields": _small_fields,
     "model_id": _model_id,
     "garbage_coded_string": _garbage_coded_string,

@@ -29,22 +29,23 @@ class PreparedImage:
     """A user image split into what the model codes and what travels losslessly beside it.
 
     Attributes:
-        rgb: float tensor (1, 3, H, W) in [0, 1]; gray images have three equal channels.
+        pixels: H x W x 3 uint8 array (8 bits a sample: a huge image stays small until tiles of it become
+            float); gray images have three equal channels.
         mode: colour mode to restore on decoding ("L", "LA", "RGB" or "RGBA").
         alpha: H x W uint8 alpha plane, or None.
     """
 
-    rgb: torch.Tensor
+    pixels: np.ndarray
     mode: str
     alpha: np.ndarray | None
 
     @property
     def height(self) -> int:
-        return self.rgb.shape[-2]
+        return self.pixels.shape[0]
 
     @property
     def width(self) -> int:
-        return self.rgb.shape[-1]
+        return self.pixels.shape[1]
 
 
 def to_pil(image) -> Image.Image:
@@ -107,8 +108,8 @@ def prepare(image) -> PreparedImage:
         rgb = np.repeat(gray[:, :, None], 3, axis=2)
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageInputError("image has no pixels")
-    tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0).unsqueeze(0)
-    return PreparedImage(tensor, mode, None if alpha is None else np.ascontiguousarray(alpha))
+    pixels = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return PreparedImage(pixels, mode, None if alpha is None else np.ascontiguousarray(alpha))
 
 
 def compress_alpha(alpha: np.ndarray) -> bytes:
@@ -129,21 +130,26 @@ def decompress_alpha(data: bytes, width: int, height: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
 
 
-def to_image(x_hat: torch.Tensor, mode: str, alpha: np.ndarray | None) -> Image.Image:
-    """Model output (1, 3, H, W) in [0, 1] -> PIL image of ``mode``."""
+def to_pixels(x_hat: torch.Tensor, mode: str) -> np.ndarray:
+    """Model output (1, 3, h, w) -> h x w x 3 uint8 (modes RGB, RGBA) or h x w uint8 (modes L, LA)."""
     # A crafted stream can decode to latents so large that the synthesis overflows to NaN; casting NaN to
     # uint8 is undefined (and numpy warns), so make those pixels 0.
-    x_hat = torch.nan_to_num(x_hat, nan=0.0)
-    rgb = (x_hat[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    x_hat = torch.nan_to_num(x_hat[0], nan=0.0).clamp_(0, 1).cpu()
     if mode in ("L", "LA"):
         # The three channels of a gray image's reconstruction are nearly equal: their mean is the gray value.
-        gray = np.rint(x_hat[0].clamp(0, 1).mean(0).cpu().numpy() * 255).astype(np.uint8)
-        if mode == "L":
-            return Image.fromarray(gray, "L")
-        return Image.fromarray(np.stack([gray, alpha], axis=2), "LA")
+        return np.rint(x_hat.mean(0).numpy() * 255).astype(np.uint8)
+    return (x_hat * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def to_image(pixels: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.Image:
+    """Pixels from :func:`to_pixels` (the whole image) and the alpha plane -> PIL image of ``mode``."""
+    if mode == "L":
+        return Image.fromarray(pixels, "L")
+    if mode == "LA":
+        return Image.fromarray(np.stack([pixels, alpha], axis=2), "LA")
     if mode == "RGBA":
-        return Image.fromarray(np.concatenate([rgb, alpha[:, :, None]], axis=2), "RGBA")
-    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+        return Image.fromarray(np.concatenate([pixels, alpha[:, :, None]], axis=2), "RGBA")
+    return Image.fromarray(pixels, "RGB")
 
 
 def load_image(path) -> Image.Image:

@@ -36,6 +36,10 @@ class FactorizedPrior(CompressionModel):
 
     #: Height and width of the input must be multiples of this (4 stride-2 layers).
     downsampling_factor = 16
+    #: Reach of the transforms in latent positions: a latent depends on the pixels within 30 of its 16 x 16
+    #: block (5x5 kernels at strides 1, 2, 4, 8: 2 + 4 + 8 + 16), a pixel on the latents within 30 / 16 of
+    #: its own. Tiles computed with this margin around them equal the untiled result (codec/tiling.py).
+    latent_margin = 2
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -70,15 +74,34 @@ class FactorizedPrior(CompressionModel):
         x_hat = self.g_s(y_hat)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods}}
 
+    # The four steps of coding, which codec.tiling runs tile by tile; compress and decompress below are the
+    # whole-image versions of CompressAI's model contract.
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """Image (1, 3, 16h, 16w) in [0, 1] -> latent y (1, M, h, w)."""
+        return self.g_a(x)
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """Quantized latent (1, M, h, w) -> reconstruction (1, 3, 16h, 16w), not yet clamped."""
+        return self.g_s(y_hat)
+
+    def compress_latent(self, y: torch.Tensor) -> bytes:
+        """Quantize and entropy-code a latent (1, M, h, w) into one rANS string."""
+        return self.entropy_bottleneck.compress(y.contiguous())[0]
+
+    def decompress_latent(self, string: bytes, shape: tuple[int, int]) -> torch.Tensor:
+        """Decode one rANS string into the quantized latent (1, M, *shape)."""
+        # CompressAI's C++ decoder reads past the end of a short or garbage string: check and pad it first.
+        strings = entropy.safe_strings([string], self.entropy_bottleneck, tuple(shape))
+        return self.entropy_bottleneck.decompress(strings, tuple(shape))
+
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)
         y_strings = self.entropy_bottleneck.compress(y)
         return {"strings": [y_strings], "shape": tuple(y.shape[-2:])}
 
     def decompress(self, strings: list, shape: tuple) -> dict:
-        # CompressAI's C++ decoder reads past the end of a short or garbage string: check and pad it first.
-        y_strings = entropy.safe_strings(strings[0], self.entropy_bottleneck, tuple(shape))
-        y_hat = self.entropy_bottleneck.decompress(y_strings, shape)
+        y_hat = torch.cat([self.decompress_latent(s, shape) for s in strings[0]])
         x_hat = self.g_s(y_hat).clamp_(0, 1)
         return {"x_hat": x_hat}
 

@@ -87,7 +87,7 @@ def test_corrupt_stream_gives_one_line_and_no_output(run, photos, tmp_path):
     aec = tmp_path / "a.aec"
     assert run("encode", photos[0], "-o", aec, "-q", 1).exit_code == 0
     data = bytearray(aec.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    data[-8] ^= 0xFF  # inside the coded string, which ends 4 bytes before the end (the CRC)
     aec.write_bytes(bytes(data))
     result = run("decode", aec, "-o", tmp_path / "a.png")
     assert result.exit_code == 1 and "checksum" in result.output
@@ -128,3 +128,18 @@ def test_decoded_pixels_identical_across_runs(run, photos, tmp_path):
     run("decode", aec, "-o", tmp_path / "2.png")
     a, b = (np.asarray(Image.open(tmp_path / f"{i}.png")) for i in (1, 2))
     assert np.array_equal(a, b)
+
+
+def test_decode_max_pixels_guards_and_lifts(run, photos, tmp_path):
+    from codec.api import DEFAULT_MAX_PIXELS
+
+    aec = tmp_path / "a.aec"
+    assert run("encode", photos[0], "-o", aec, "-q", 1).exit_code == 0
+    refused = run("decode", aec, "-o", tmp_path / "a.png", "--max-pixels", 100)
+    assert refused.exit_code == 1 and "over the limit of 100" in refused.output
+    assert not (tmp_path / "a.png").exists()
+    assert run("decode", aec, "-o", tmp_path / "a.png", "--max-pixels", 0).exit_code == 0
+    # the CLI's default is the library's
+    from cli.decode import decode
+
+    assert next(p for p in decode.params if p.name == "max_pixels").default == DEFAULT_MAX_PIXELS

@@ -11,7 +11,7 @@ from codec import container
 from codec.container import Header
 from codec.errors import CorruptStreamError, UnsupportedVersionError
 
-HEADER = Header("factorized", 3, 37, 23, "RGB", (2, 3))
+HEADER = Header("factorized", 3, 37, 23, "RGB", (2, 3), 64)
 STRINGS = [b"\x01\x02\x03coded", b"alpha-plane"]
 
 
@@ -61,8 +61,37 @@ def test_wrong_magic_says_so(stream):
 def test_future_version_says_so(stream):
     future = bytearray(stream)
     future[4] = container.FORMAT_VERSION + 1
-    with pytest.raises(UnsupportedVersionError, match="version 2"):
+    with pytest.raises(UnsupportedVersionError, match=f"version {container.FORMAT_VERSION + 1}"):
         container.unpack(bytes(future))
+
+
+def test_version_1_streams_are_refused_with_the_version_read(stream):
+    # Version 1 coded the whole latent as one string and had no tile side: this reader cannot take it.
+    old = bytearray(stream)
+    old[4] = 1
+    with pytest.raises(UnsupportedVersionError, match="version 1 .*reads version 2"):
+        container.unpack(bytes(old))
+
+
+def _with_field(stream: bytes, offset: int, raw: bytes) -> bytes:
+    body = stream[:offset] + raw + stream[offset + len(raw) : -4]
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+TILE_AT = 17 + len("factorized") + 4 * 2
+
+
+@pytest.mark.parametrize("tile", [0, container.MIN_TILE - 1, container.MAX_TILE + 1, 65535])
+def test_tile_side_out_of_range_is_caught(stream, tile):
+    assert container.unpack(_with_field(stream, TILE_AT, struct.pack(">H", 64)))[0].tile == 64
+    with pytest.raises(CorruptStreamError, match="tile side"):
+        container.unpack(_with_field(stream, TILE_AT, struct.pack(">H", tile)))
+
+
+@pytest.mark.parametrize("count", [0, 3, 1 << 20, (1 << 32) - 1])
+def test_string_count_the_stream_cannot_hold_is_caught(stream, count):
+    with pytest.raises(CorruptStreamError, match="string count|truncated"):
+        container.unpack(_with_field(stream, TILE_AT + 2, struct.pack(">I", count)))
 
 
 def test_length_pointing_past_the_end_is_caught():
@@ -77,11 +106,13 @@ def test_length_pointing_past_the_end_is_caught():
 @pytest.mark.parametrize(
     "header",
     [
-        Header("", 1, 1, 1, "RGB", (1, 1)),
-        Header("factorized", 0, 1, 1, "RGB", (1, 1)),
-        Header("factorized", 1, 0, 1, "RGB", (1, 1)),
-        Header("factorized", 1, 1, 1, "CMYK", (1, 1)),
-        Header("factorized", 1, 1, 1, "RGB", ()),
+        Header("", 1, 1, 1, "RGB", (1, 1), 64),
+        Header("factorized", 0, 1, 1, "RGB", (1, 1), 64),
+        Header("factorized", 1, 0, 1, "RGB", (1, 1), 64),
+        Header("factorized", 1, 1, 1, "CMYK", (1, 1), 64),
+        Header("factorized", 1, 1, 1, "RGB", (), 64),
+        Header("factorized", 1, 1, 1, "RGB", (1, 1), container.MIN_TILE - 1),
+        Header("factorized", 1, 1, 1, "RGB", (1, 1), container.MAX_TILE + 1),
     ],
 )
 def test_pack_refuses_invalid_headers(header):

@@ -62,14 +62,14 @@ def test_a_decoded_image_must_match_its_header(tiny):
 
 def test_short_coded_string_for_a_huge_image_is_refused_before_decoding(tiny):
     # This stream crashed the process (SIGSEGV in CompressAI's rANS decoder) before the length check.
-    header = container.Header("factorized", 1, 4096, 4096, "RGB", tiny.latent_shape(4096, 4096))
+    header = container.Header("factorized", 1, 4096, 4096, "RGB", tiny.latent_shape(4096, 4096), 256)
     with pytest.raises(CorruptStreamError, match="too short"):
         tiny.decompress(container.pack(header, [b"\xff" * 4]))
 
 
 @pytest.mark.parametrize("length", [3, 10, 4])
 def test_coded_string_lengths_that_no_encoder_writes(tiny, length):
-    header = container.Header("factorized", 1, 8, 8, "RGB", (1, 1))
+    header = container.Header("factorized", 1, 8, 8, "RGB", (1, 1), 64)
     with pytest.raises(CorruptStreamError, match="32-bit words|too short"):
         tiny.decompress(container.pack(header, [b"\x00" * length]))
 
@@ -84,7 +84,7 @@ def test_streams_that_crashed_the_decoder_now_fail_cleanly(tiny_zoo):
         from codec import container, entropy
         from codec.errors import CorruptStreamError
         model = codec.load_model("factorized", 1, checkpoint_dir={str(tiny_zoo)!r})
-        header = container.Header("factorized", 1, 4096, 4096, "RGB", model.latent_shape(4096, 4096))
+        header = container.Header("factorized", 1, 4096, 4096, "RGB", model.latent_shape(4096, 4096), 256)
         try:
             model.decompress(container.pack(header, [b"\\xff" * 4]))
         except CorruptStreamError as exc:
@@ -94,7 +94,7 @@ def test_streams_that_crashed_the_decoder_now_fail_cleanly(tiny_zoo):
             shortest, _ = entropy.length_bounds(model.model.entropy_bottleneck, shape)
             for fill in (b"\\xff", b"\\x00", b"\\xf0\\xff\\xff\\xff"):
                 string = (fill * (shortest + 4))[: shortest + (-shortest) % 4]
-                header = container.Header("factorized", 1, size, size, "RGB", shape)
+                header = container.Header("factorized", 1, size, size, "RGB", shape, 256)
                 assert model.decompress(container.pack(header, [string])).size == (size, size)
         print("survived")
         """
