@@ -42,7 +42,10 @@ def photo() -> Image.Image:
     return Image.fromarray(natural_like(160, 96, seed=7), "RGB")
 
 
-def test_same_bytes_and_pixels_with_one_and_two_threads(tiny, photo, threads):
+@pytest.mark.parametrize("tile", [64, 8])  # one tile, and 2 tiles (latent 6 x 10)
+def test_same_bytes_and_pixels_with_one_and_two_threads(tiny_zoo, photo, threads, tile):
+    tiny = codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo, tile=tile)
+    assert len(codec.container.unpack(tiny.compress(photo))[1]) == (1 if tile == 64 else 2)
     coded, pixels = {}, {}
     for n in (1, 2, 1):
         threads(n)
