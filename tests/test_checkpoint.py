@@ -30,7 +30,7 @@ def test_tampered_checkpoint_is_refused(tiny_zoo, tmp_path):
 def test_pickled_objects_are_not_loaded(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"format": "aecodec-model", "x": Payload()}, f)
+        pickle.dump({"format": "aecodec-model", "x": Payload()}, f, protocol=2)  # torch.load's own protocol
     with pytest.raises(CheckpointError):
         load_final(path)
 
