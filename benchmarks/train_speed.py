@@ -1,10 +1,12 @@
 """Training throughput (training pixels per second) of one optimisation step, for several set-ups.
 
-Each set-up runs the real ``codec.train.train_step`` on random crops held in memory (the real sampler keeps
-decoded photos in memory too), after warm-up steps that also absorb torch.compile's compilation; the
-figure is the median over the timed steps. Set-ups are measured one after another in the same process.
+Each set-up runs the real ``codec.train.train_step`` on random crops held in memory, after warm-up steps that
+also absorb torch.compile's compilation; the figure is the median over the timed steps. Set-ups are measured
+one after another in the same process. With ``--data`` it also times the real data pipeline
+(``codec.data.CropSampler``: photos decoded once into memory, random crops per batch), to show whether it
+could starve the training step.
 
-    python -m benchmarks.train_speed --out benchmarks/results/training/throughput.json
+    python -m benchmarks.train_speed --data ../shared/data/train --out benchmarks/results/training/throughput.json
 """
 
 from __future__ import annotations
@@ -23,28 +25,31 @@ from codec.loss import RateDistortionLoss
 from codec.model import build_model
 from codec.train import StepParts, split_parameters, train_step
 
-# (preset, batch, crop, compiled)
+# (preset, batch, crop, compiled, channels_last)
 SETUPS = (
-    ("small", 16, 128, False),
-    ("small", 16, 128, True),
-    ("small", 4, 256, False),
-    ("small", 4, 256, True),
-    ("medium", 16, 128, True),
-    ("base", 16, 128, False),
-    ("base", 16, 128, True),
+    ("small", 16, 128, False, False),
+    ("small", 16, 128, False, True),
+    ("small", 16, 128, True, False),
+    ("small", 8, 128, True, False),
+    ("small", 4, 256, True, False),
+    ("small", 64, 64, True, False),
+    ("base", 16, 128, False, False),
+    ("base", 16, 128, True, False),
 )
 
 
-def measure(name: str, batch: int, crop: int, compiled: bool, steps: int, warmup: int) -> dict:
+def measure(name: str, batch: int, crop: int, compiled: bool, channels_last: bool, steps: int, warmup: int) -> dict:
     torch.manual_seed(0)
     model = build_model(preset(name)).train()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     main_params, aux_params = split_parameters(model)
     parts = StepParts(
         torch.compile(model) if compiled else model, model, RateDistortionLoss(0.013),
         torch.optim.Adam(main_params, lr=1e-4), torch.optim.Adam(aux_params, lr=1e-3),
         main_params, aux_params, 1.0, DistributedContext(),
     )  # fmt: skip
-    x = torch.rand(batch, 3, crop, crop)
+    x = torch.rand(batch, 3, crop, crop).contiguous(memory_format=memory_format)
     t0 = time.perf_counter()
     for _ in range(warmup):
         train_step(parts, x, 1e-4)
@@ -56,10 +61,27 @@ def measure(name: str, batch: int, crop: int, compiled: bool, steps: int, warmup
         times.append(time.perf_counter() - t)
     step_s = statistics.median(times)
     return {
-        "preset": name, "batch": batch, "crop": crop, "compiled": compiled, "threads": torch.get_num_threads(),
+        "preset": name, "batch": batch, "crop": crop, "compiled": compiled, "channels_last": channels_last,
+        "threads": torch.get_num_threads(),
         "median_step_s": round(step_s, 4), "mpix_per_s": round(batch * crop * crop / step_s / 1e6, 3),
         "warmup_s": round(warm_s, 1),
     }  # fmt: skip
+
+
+def time_sampler(folder: Path, batch: int, crop: int, batches: int) -> dict:
+    """Seconds to decode the photos into memory once, and the median seconds to draw one batch of crops."""
+    from codec.data import CropSampler, list_images
+
+    t0 = time.perf_counter()
+    sampler = CropSampler(list_images(folder), crop, torch.Generator().manual_seed(0))
+    load_s = time.perf_counter() - t0
+    times = []
+    for _ in range(batches):
+        t = time.perf_counter()
+        sampler.batch(batch)
+        times.append(time.perf_counter() - t)
+    return {"photos_load_s": round(load_s, 1), "batch": batch, "crop": crop,
+            "median_batch_s": round(statistics.median(times), 5)}  # fmt: skip
 
 
 def main() -> None:
@@ -67,7 +89,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--data", type=Path, help="training photos: also time the data pipeline")
     args = parser.parse_args()
+    report = {"device": "cpu", "threads": torch.get_num_threads()}
+    if args.data:
+        report["data_pipeline"] = time_sampler(args.data, 16, 128, args.steps)
+        print(json.dumps(report["data_pipeline"]), flush=True)
     rows = []
     for setup in SETUPS:
         row = measure(*setup, steps=args.steps, warmup=args.warmup)
@@ -75,7 +102,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"device": "cpu", "setups": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps({**report, "setups": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

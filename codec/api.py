@@ -16,7 +16,7 @@ from PIL import Image
 from . import container, images, tiling, zoo
 from .checkpoint import load_final
 from .container import Header
-from .errors import CorruptStreamError, ImageInputError
+from .errors import CorruptStreamError, ImageInputError, UnknownModelError
 
 #: Decoding refuses streams that declare more pixels than this (a decompression-bomb guard, like Pillow's
 #: MAX_IMAGE_PIXELS); pass ``max_pixels`` to raise it.
@@ -47,6 +47,9 @@ class ImageCodec:
         device: str | torch.device = "cpu",
         tile: int = DEFAULT_TILE,
     ) -> None:
+        if not hasattr(model, "compress_latent"):
+            family = getattr(getattr(model, "config", None), "family", type(model).__name__)
+            raise UnknownModelError(f"models of family {family!r} cannot code image files yet")
         if not container.MIN_TILE <= tile <= container.MAX_TILE:
             raise ValueError(f"tile must be {container.MIN_TILE}..{container.MAX_TILE} latent positions, got {tile}")
         self.device = torch.device(device)

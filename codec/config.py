@@ -15,7 +15,7 @@ MIN_QUALITY = 1
 MAX_QUALITY = len(QUALITY_LAMBDAS)
 
 #: Model families this version knows how to build.
-FAMILIES: tuple[str, ...] = ("factorized",)
+FAMILIES: tuple[str, ...] = ("factorized", "hyperprior")
 
 
 def lambda_for_quality(quality: int) -> float:
@@ -30,7 +30,8 @@ class ModelConfig:
     """Architecture of one autoencoder.
 
     Args:
-        family: model family; "factorized" is the Balle et al. 2018 factorized-prior autoencoder.
+        family: model family; "factorized" is the Balle et al. 2018 factorized-prior autoencoder,
+            "hyperprior" the scale hyperprior of the same paper (codec/hyperprior.py).
         N: channels of the hidden layers of the analysis and synthesis transforms.
         M: channels of the latent y (the tensor that is entropy coded).
     """
@@ -65,6 +66,9 @@ PRESETS: dict[str, ModelConfig] = {
     "small": ModelConfig(N=64, M=128),
     "medium": ModelConfig(N=96, M=160),
     "base": ModelConfig(N=128, M=192),
+    "hyperprior-tiny": ModelConfig(family="hyperprior", N=8, M=8),
+    "hyperprior-small": ModelConfig(family="hyperprior", N=64, M=128),
+    "hyperprior-base": ModelConfig(family="hyperprior", N=128, M=192),
 }
 
 

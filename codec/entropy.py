@@ -54,43 +54,54 @@ PAD_CONSTANT = 1024
 MAX_BITS_PER_SYMBOL = 64
 
 
-def min_bits_per_position(bottleneck) -> float:
-    """Fewest bits one latent position (all channels) can cost: the likeliest symbol of each channel."""
-    cdf = bottleneck._quantized_cdf.to(torch.int64)
-    lengths = bottleneck._cdf_length.to(torch.int64)
-    bits = 0.0
+def min_bits_per_row(entropy_model) -> list[float]:
+    """Fewest bits a symbol coded with each CDF row of ``entropy_model`` can cost: its likeliest symbol."""
+    cdf = entropy_model._quantized_cdf.to(torch.int64)
+    lengths = entropy_model._cdf_length.to(torch.int64)
+    bits = []
     for c in range(cdf.shape[0]):
         row = cdf[c, : int(lengths[c])]
         top = int((row[1:] - row[:-1]).max()) if row.numel() > 1 else 1 << 16
-        bits += 16 - math.log2(max(1, min(top, 1 << 16)))
+        bits.append(16 - math.log2(max(1, min(top, 1 << 16))))
     return bits
+
+
+def min_bits_per_position(bottleneck) -> float:
+    """Fewest bits one latent position (all channels) can cost: the likeliest symbol of each channel."""
+    return sum(min_bits_per_row(bottleneck))
+
+
+def _bounds(fewest_bits: float, symbols: int) -> tuple[int, int]:
+    # A coded string holds the symbols' information content minus at most 32 bits (its final state takes 64
+    # bits and starts at 2^31), less 1e-4 bit per symbol of rounding: keep a wide margin on both.
+    shortest = max(8, math.floor((fewest_bits * (1 - 1e-3) - 64) / 8))
+    longest = 8 + math.ceil(symbols * MAX_BITS_PER_SYMBOL / 8) + 64
+    return shortest, longest
 
 
 def length_bounds(bottleneck, shape: tuple[int, ...]) -> tuple[int, int]:
     """Shortest and longest byte length a valid coded string of a latent of ``shape`` can have."""
     positions = math.prod(shape)
-    symbols = positions * bottleneck._quantized_cdf.shape[0]
-    # A coded string holds the symbols' information content minus at most 32 bits (its final state takes 64
-    # bits and starts at 2^31), less 1e-4 bit per symbol of rounding: keep a wide margin on both.
-    fewest_bits = min_bits_per_position(bottleneck) * positions * (1 - 1e-3) - 64
-    shortest = max(8, math.floor(fewest_bits / 8))
-    longest = 8 + math.ceil(symbols * MAX_BITS_PER_SYMBOL / 8) + 64
-    return shortest, longest
+    return _bounds(min_bits_per_position(bottleneck) * positions, positions * bottleneck._quantized_cdf.shape[0])
 
 
 def check_string(string: bytes, bottleneck, shape: tuple[int, ...]) -> None:
     """Raise CorruptStreamError when ``string`` cannot be a coded latent of ``shape`` for these tables."""
-    shortest, longest = length_bounds(bottleneck, shape)
+    _check_length(string, length_bounds(bottleneck, shape), "x".join(map(str, shape)))
+
+
+def _check_length(string: bytes, bounds: tuple[int, int], shape_text: str) -> None:
+    shortest, longest = bounds
     if len(string) % 4:
         raise CorruptStreamError(f"coded string of {len(string)} bytes is not whole 32-bit words")
     if len(string) < shortest:
         raise CorruptStreamError(
-            f"coded string of {len(string)} bytes is too short for a latent of {'x'.join(map(str, shape))} "
+            f"coded string of {len(string)} bytes is too short for a latent of {shape_text} "
             f"(at least {shortest} bytes)"
         )
     if len(string) > longest:
         raise CorruptStreamError(
-            f"coded string of {len(string)} bytes is too long for a latent of {'x'.join(map(str, shape))} "
+            f"coded string of {len(string)} bytes is too long for a latent of {shape_text} "
             f"(at most {longest} bytes)"
         )
 
@@ -108,3 +119,18 @@ def safe_strings(strings: list[bytes], bottleneck, shape: tuple[int, ...]) -> li
     for s in strings:
         check_string(s, bottleneck, shape)
     return [padded(s, n_symbols) for s in strings]
+
+
+def safe_gaussian_strings(strings: list[bytes], conditional, indexes: torch.Tensor) -> list[bytes]:
+    """Validate and pad each coded string of a batch for ``conditional.decompress(strings, indexes)``: the
+    same guards as :func:`safe_strings`, with each symbol's fewest bits taken from the CDF its index picks."""
+    row_bits = torch.tensor(min_bits_per_row(conditional), dtype=torch.float64)
+    if len(strings) != indexes.shape[0]:
+        raise CorruptStreamError(f"{len(strings)} coded strings for a batch of {indexes.shape[0]}")
+    out = []
+    for string, item in zip(strings, indexes):
+        counts = torch.bincount(item.reshape(-1).to(torch.int64), minlength=row_bits.numel()).to(torch.float64)
+        bounds = _bounds(float(counts @ row_bits), item.numel())
+        _check_length(string, bounds, "x".join(map(str, item.shape)))
+        out.append(padded(string, item.numel()))
+    return out

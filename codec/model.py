@@ -11,19 +11,17 @@ from __future__ import annotations
 import warnings
 
 import torch
-from torch import nn
 
 with warnings.catch_warnings():
     # compressai 1.2.8 imports torch_geometric, which calls torch.jit.script at import (deprecated in torch
     # 2.14): without this every `aecodec encode` or `decode` printed two lines of FutureWarning on stderr.
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
     from compressai.entropy_models import EntropyBottleneck
-    from compressai.layers import GDN
     from compressai.models import CompressionModel
 
 from . import entropy
 from .config import ModelConfig
-from .layers import conv, deconv
+from .layers import analysis_transform, init_weights, synthesis_transform
 
 
 class FactorizedPrior(CompressionModel):
@@ -46,27 +44,9 @@ class FactorizedPrior(CompressionModel):
         self.config = config
         N, M = config.N, config.M
         self.entropy_bottleneck = EntropyBottleneck(M)
-        self.g_a = nn.Sequential(
-            conv(3, N), GDN(N),
-            conv(N, N), GDN(N),
-            conv(N, N), GDN(N),
-            conv(N, M),
-        )  # fmt: skip
-        self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True),
-            deconv(N, 3),
-        )  # fmt: skip
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # GDN starts close to the identity (beta=1, small gamma), so the layers act linearly at first:
-        # Xavier keeps the activation variance constant through such a stack.
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+        self.g_a = analysis_transform(N, M)
+        self.g_s = synthesis_transform(N, M)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)
@@ -110,4 +90,8 @@ def build_model(config: ModelConfig) -> CompressionModel:
     """Build an untrained model of ``config.family``."""
     if config.family == "factorized":
         return FactorizedPrior(config)
+    if config.family == "hyperprior":
+        from .hyperprior import ScaleHyperprior
+
+        return ScaleHyperprior(config)
     raise ValueError(f"unknown model family {config.family!r}")

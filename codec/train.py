@@ -134,6 +134,12 @@ def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, pr
 
     torch.manual_seed(config.seed)
     model = build_model(model_config)
+    factor = model.downsampling_factor
+    if config.crop_size % factor or config.val_crop % factor:
+        raise ValueError(
+            f"crop sizes must be multiples of {factor} for a {model_config.family} model "
+            f"(got crop {config.crop_size}, validation crop {config.val_crop})"
+        )
     if state is not None:
         model.load_state_dict(state["model"])
     elif init_from is not None:

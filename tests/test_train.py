@@ -36,13 +36,20 @@ def read_log(path):
         return list(csv.DictReader(f))
 
 
-def test_a_few_steps_lower_the_loss(photo_dir, tmp_path):
-    config = TrainConfig(lmbda=0.01, steps=40, batch_size=4, crop_size=32, val_crop=32, lr=1e-3, log_every=10,
+@pytest.mark.parametrize("name, crop", [("tiny", 32), ("hyperprior-tiny", 64)])
+def test_a_few_steps_lower_the_loss(photo_dir, tmp_path, name, crop):
+    config = TrainConfig(lmbda=0.01, steps=40, batch_size=4, crop_size=crop, val_crop=crop, lr=1e-3, log_every=10,
                          val_every=40, val_fraction=0.2)  # fmt: skip
-    fit(photo_dir, tmp_path, preset("tiny"), config, progress=False, device="cpu")
+    fit(photo_dir, tmp_path, preset(name), config, progress=False, device="cpu")
     rows = [r for r in read_log(tmp_path / "log.csv") if r["split"] == "train"]
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     assert (tmp_path / "val_0000040.png").exists() and (tmp_path / "last.pt").exists()
+
+
+def test_crops_must_fit_the_model(photo_dir, tmp_path):
+    config = TrainConfig(lmbda=0.01, steps=2, batch_size=2, crop_size=32, val_crop=32)
+    with pytest.raises(ValueError, match="multiples of 64 for a hyperprior model"):
+        fit(photo_dir, tmp_path, preset("hyperprior-tiny"), config, progress=False, device="cpu")
 
 
 def test_resume_continues_where_it_stopped(photo_dir, tmp_path):

@@ -1,0 +1,107 @@
+"""The scale-hyperprior autoencoder (Balle et al. 2018, "Variational image compression with a scale
+hyperprior"), whose decoder chooses its CDFs with integer arithmetic.
+
+Same analysis and synthesis as the factorized model; a hyper-analysis h_a turns |y| into a hyper-latent z
+(coded with a factorized EntropyBottleneck), and a hyper-synthesis h_s turns the decoded z into the scale of
+a zero-mean Gaussian for each element of y (coded with a GaussianConditional). Training runs h_s in float;
+coding runs it through :class:`~codec.integer_net.IntegerHyperSynthesis`, so the encoder and every decoder,
+whatever its threads or device, compute the same CDF index for every symbol.
+
+Model contract as for the factorized model: ``forward(x) -> {"x_hat", "likelihoods": {"y", "z"}}``,
+``compress(x) -> {"strings": [y_strings, z_strings], "shape"}``, ``decompress(strings, shape)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+    from compressai.models import CompressionModel
+
+from . import entropy
+from .config import ModelConfig
+from .integer_net import IntegerHyperSynthesis
+from .layers import analysis_transform, conv, deconv, init_weights, synthesis_transform
+
+#: The Gaussian scales the CDF tables are built for: 64 values log-spaced from 0.11 to 256 (CompressAI's).
+SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
+
+
+def default_scale_table() -> torch.Tensor:
+    return torch.exp(torch.linspace(torch.log(torch.tensor(SCALE_MIN)), torch.log(torch.tensor(SCALE_MAX)), SCALE_LEVELS))
+
+
+class ScaleHyperprior(CompressionModel):
+    """g_a / g_s as in the factorized model; h_a (3x3 conv, then two 5x5 stride-2 convs, ReLUs between) and
+    h_s (two 5x5 stride-2 transposed convs, then a 3x3 conv, each followed by ReLU).
+
+    Args:
+        config: channel counts N (transforms, hyper-latent) and M (latent).
+    """
+
+    #: Input sides must be multiples of this: 16 for y, 4 more for z.
+    downsampling_factor = 64
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        N, M = config.N, config.M
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian_conditional = GaussianConditional(None)
+        self.g_a = analysis_transform(N, M)
+        self.g_s = synthesis_transform(N, M)
+        self.h_a = nn.Sequential(
+            conv(M, N, stride=1, kernel_size=3), nn.ReLU(inplace=True),
+            conv(N, N), nn.ReLU(inplace=True), conv(N, N),
+        )  # fmt: skip
+        self.h_s = nn.Sequential(
+            deconv(N, N), nn.ReLU(inplace=True), deconv(N, N), nn.ReLU(inplace=True),
+            conv(N, M, stride=1, kernel_size=3), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        y = self.g_a(x)
+        z = self.h_a(torch.abs(y))
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        scales = self.h_s(z_hat)
+        y_hat, y_likelihoods = self.gaussian_conditional(y, scales)
+        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def update(self, scale_table=None, force: bool = False, update_quantiles: bool = False) -> bool:
+        table = default_scale_table() if scale_table is None else scale_table
+        return super().update(table, force, update_quantiles)
+
+    def integer_hyper_synthesis(self) -> IntegerHyperSynthesis:
+        """The coding-time h_s, from the current weights, medians and scale table (call after update)."""
+        medians = self.entropy_bottleneck._get_medians().detach().reshape(-1)
+        return IntegerHyperSynthesis(self.h_s, medians, self.gaussian_conditional.scale_table)
+
+    def _z_symbols(self, z_hat: torch.Tensor) -> torch.Tensor:
+        # z_hat = symbol + median in float; the symbol is an integer, so rounding recovers it exactly.
+        medians = self.entropy_bottleneck._get_medians().detach()
+        return torch.round(z_hat - medians)
+
+    def compress(self, x: torch.Tensor) -> dict:
+        y = self.g_a(x)
+        z = self.h_a(torch.abs(y))
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        indexes = self.integer_hyper_synthesis().indexes(self._z_symbols(z_hat))
+        y_strings = self.gaussian_conditional.compress(y, indexes)
+        return {"strings": [y_strings, z_strings], "shape": tuple(z.shape[-2:])}
+
+    def decompress(self, strings: list, shape: tuple) -> dict:
+        y_strings, z_strings = strings
+        shape = tuple(shape)
+        z_strings = entropy.safe_strings(z_strings, self.entropy_bottleneck, shape)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
+        indexes = self.integer_hyper_synthesis().indexes(self._z_symbols(z_hat))
+        y_strings = entropy.safe_gaussian_strings(y_strings, self.gaussian_conditional, indexes)
+        y_hat = self.gaussian_conditional.decompress(y_strings, indexes)
+        return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}

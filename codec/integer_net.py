@@ -1,0 +1,123 @@
+"""Integer evaluation of the hyper-synthesis, so that every machine picks the same CDF for every symbol.
+
+A scale hyperprior's decoder recomputes the Gaussian scale of each latent from the decoded hyper-latent and
+looks up the CDF table whose scale is the first one above it. In floating point the result depends on the
+order of the sums (threads, SIMD width, GPU or CPU): one index on the other side of a table boundary and the
+rANS decoder loses sync, which is why CompressAI and tensorflow-compression streams can decode to garbage
+on another machine (CompressAI issues 279 and 309; tensorflow-compression issue 44).
+
+Here the trained float hyper-synthesis is turned into fixed point, in the spirit of Balle et al. 2019
+("Integer networks for data compression with latent-variable models"):
+
+* weights become integers ``round(w * 2^WEIGHT_BITS)``, biases ``round(b * 2^(WEIGHT_BITS + ACT_BITS))``,
+  the input ``symbol * 2^ACT_BITS + round(median * 2^ACT_BITS)``: each an elementwise rounding of stored
+  float values, the same everywhere;
+* each layer sums integer products, then ReLU and a rounding right shift by WEIGHT_BITS, clamped to
+  [0, 2^ACT_LIMIT_BITS];
+* the index is the number of (fixed-point) table scales the result exceeds, compared as integers.
+
+The sums are carried in float64 through im2col and a matrix product: every operand and every partial sum
+is an integer below 2^53 (bounded by the clamps: 2^21 * 2^16 * 25 * 512 < 2^51), so float64 represents
+each one exactly and the result cannot depend on the order of the additions, nor on the BLAS, the thread
+count or the device. Integer matmul would do the same, but PyTorch has none on GPUs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Fractional bits of the activations (1/256 resolution: the scale table is 64 values from 0.11 to 256,
+#: about 9% apart, so the fixed point rounds far below its spacing).
+ACT_BITS = 8
+#: Fractional bits of the weights.
+WEIGHT_BITS = 12
+#: Activations are clamped to [-2^ACT_LIMIT_BITS, 2^ACT_LIMIT_BITS] (4096 in real units at 8 bits).
+ACT_LIMIT_BITS = 20
+#: Weights must fit in this many bits (|w| < 16 at 12 fractional bits); sums then stay below 2^53.
+WEIGHT_LIMIT_BITS = 16
+#: Largest input-channel count times kernel area the bound above allows.
+MAX_FAN_IN = 2 ** (52 - (ACT_LIMIT_BITS + 1) - WEIGHT_LIMIT_BITS)
+
+
+class IntegerLayer:
+    """One convolution (or transposed convolution) in fixed point, followed by ReLU.
+
+    Args:
+        module: the trained ``nn.Conv2d`` or ``nn.ConvTranspose2d``.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        if not isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            raise TypeError(f"cannot make an integer layer of {type(module).__name__}")
+        weight = module.weight.detach().to(torch.float64)
+        self.transposed = isinstance(module, nn.ConvTranspose2d)
+        if self.transposed:
+            # A transposed convolution is a convolution of the zero-upsampled input with the flipped kernel.
+            weight = weight.flip(-1, -2).transpose(0, 1)
+            self.output_padding = module.output_padding[0]
+        self.stride = module.stride[0]
+        self.padding = module.padding[0]
+        self.kernel = weight.shape[-1]
+        self.weight = torch.round(weight * 2**WEIGHT_BITS)
+        if self.weight.abs().max() >= 2**WEIGHT_LIMIT_BITS:
+            raise ValueError("a hyper-synthesis weight is too large for the integer network")
+        if self.weight[0].numel() > MAX_FAN_IN:
+            raise ValueError(f"fan-in {self.weight[0].numel()} is too large for exact float64 sums")
+        self.bias = torch.round(module.bias.detach().to(torch.float64) * 2 ** (WEIGHT_BITS + ACT_BITS))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer-valued float64 (n, c, h, w) in ACT_BITS fixed point -> the same for the layer's output."""
+        if self.transposed:
+            n, c, h, w = x.shape
+            up = x.new_zeros(n, c, (h - 1) * self.stride + 1, (w - 1) * self.stride + 1)
+            up[..., :: self.stride, :: self.stride] = x
+            before = self.kernel - 1 - self.padding
+            x = F.pad(up, (before, before + self.output_padding, before, before + self.output_padding))
+            stride, padding = 1, 0
+        else:
+            stride, padding = self.stride, self.padding
+        n, _, h, w = x.shape
+        out_h = (h + 2 * padding - self.kernel) // stride + 1
+        out_w = (w + 2 * padding - self.kernel) // stride + 1
+        columns = F.unfold(x, self.kernel, padding=padding, stride=stride)  # (n, c*k*k, out_h*out_w): copies
+        acc = self.weight.reshape(self.weight.shape[0], -1) @ columns + self.bias[:, None]
+        acc = torch.div(acc.clamp_(min=0) + 2 ** (WEIGHT_BITS - 1), 2**WEIGHT_BITS, rounding_mode="floor")
+        return acc.clamp_(max=2**ACT_LIMIT_BITS).reshape(n, -1, out_h, out_w)
+
+
+class IntegerHyperSynthesis:
+    """The hyper-synthesis (conv layers each followed by ReLU) and the scale-table lookup, in integers.
+
+    Args:
+        h_s: the trained ``nn.Sequential`` of convolutions and ReLUs.
+        medians: the hyper-latent's per-channel medians (the entropy bottleneck's quantization offsets).
+        scale_table: the Gaussian conditional's scale table (increasing).
+    """
+
+    def __init__(self, h_s: nn.Sequential, medians: torch.Tensor, scale_table: torch.Tensor) -> None:
+        layers = list(h_s)
+        convs = [m for m in layers if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        if len(layers) != 2 * len(convs) or not all(isinstance(m, nn.ReLU) for m in layers[1::2]):
+            raise ValueError("the integer hyper-synthesis needs alternating convolutions and ReLUs")
+        self.layers = [IntegerLayer(m) for m in convs]
+        self.medians = torch.round(medians.detach().to(torch.float64).reshape(1, -1, 1, 1) * 2**ACT_BITS)
+        # scale <= s  <=>  fixed <= s * 2^ACT_BITS  <=>  fixed <= floor(s * 2^ACT_BITS), for integer fixed
+        self.thresholds = torch.floor(scale_table.detach().to(torch.float64) * 2**ACT_BITS)
+
+    def fixed_scales(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Hyper-latent symbols (integers, (n, N, h, w)) -> scales in ACT_BITS fixed point (float64)."""
+        limit = 2**ACT_LIMIT_BITS
+        x = (symbols.to(torch.float64) * 2**ACT_BITS + self.medians).clamp_(-limit, limit)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def indexes(self, symbols: torch.Tensor) -> torch.Tensor:
+        """CDF index of each latent element: how many of the table's scales (but the last) lie below its
+        scale, as CompressAI's GaussianConditional.build_indexes computes it from float scales."""
+        fixed = self.fixed_scales(symbols)
+        # searchsorted (left) counts the thresholds strictly below each value: exact float64 comparisons
+        below = torch.searchsorted(self.thresholds[:-1].contiguous(), fixed.reshape(-1).contiguous())
+        return below.reshape(fixed.shape).to(torch.int32)
