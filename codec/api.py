@@ -16,7 +16,7 @@ from PIL import Image
 from . import container, images, tiling, zoo
 from .checkpoint import load_final
 from .container import Header
-from .errors import CorruptStreamError, ImageInputError, UnknownModelError
+from .errors import CorruptStreamError, ImageInputError
 
 #: Decoding refuses streams that declare more pixels than this (a decompression-bomb guard, like Pillow's
 #: MAX_IMAGE_PIXELS); pass ``max_pixels`` to raise it.
@@ -47,9 +47,6 @@ class ImageCodec:
         device: str | torch.device = "cpu",
         tile: int = DEFAULT_TILE,
     ) -> None:
-        if not hasattr(model, "compress_latent"):
-            family = getattr(getattr(model, "config", None), "family", type(model).__name__)
-            raise UnknownModelError(f"models of family {family!r} cannot code image files yet")
         if not container.MIN_TILE <= tile <= container.MAX_TILE:
             raise ValueError(f"tile must be {container.MIN_TILE}..{container.MAX_TILE} latent positions, got {tile}")
         self.device = torch.device(device)
@@ -57,13 +54,16 @@ class ImageCodec:
         self.model_id = model_id
         self.quality = quality
         self.tile = tile
-        self.factor = model.downsampling_factor
+        self.factor = model.latent_factor  # pixels per latent position
+        self.padding_factor = model.downsampling_factor  # the padded image's sides are multiples of this
 
     def __repr__(self) -> str:
         return f"ImageCodec(model_id={self.model_id!r}, quality={self.quality}, device={str(self.device)!r})"
 
     def latent_shape(self, width: int, height: int) -> tuple[int, int]:
-        return (math.ceil(height / self.factor), math.ceil(width / self.factor))
+        """Shape of the latent y of an image: its padded size over the latent factor."""
+        per = self.padding_factor // self.factor
+        return (math.ceil(height / self.padding_factor) * per, math.ceil(width / self.padding_factor) * per)
 
     @torch.no_grad()
     def compress(self, image) -> bytes:
@@ -75,11 +75,15 @@ class ImageCodec:
         latent_shape = self.latent_shape(w, h)
         # The image is padded up to the model's multiple by repeating its edges (smoother than zeros, so the
         # padding costs fewer bits), inside tiling.tile_input.
-        tiles = tiling.analyse(
-            self.model.analysis, prepared.pixels, latent_shape, self.tile, self.model.latent_margin, self.factor,
-            self.device,
-        )  # fmt: skip
-        strings = [self.model.compress_latent(y.cpu()) for _, y in tiles]
+        y = None
+        for t, y_tile in tiling.analyse(self.model.analysis, prepared.pixels, latent_shape, self.tile,
+                                        self.model.latent_margin, self.factor, self.device):  # fmt: skip
+            if y is None:  # the whole latent (1/256 of the pixels): a hyperprior codes side information of it
+                y = y_tile.new_empty((1, y_tile.shape[1], *latent_shape), device="cpu")
+            y[..., t.top : t.bottom, t.left : t.right] = y_tile.cpu()
+        strings, side = self.model.compress_side(y)
+        for t in tiling.grid(latent_shape, self.tile):
+            strings.append(self.model.compress_latent(y[..., t.top : t.bottom, t.left : t.right], t, side))
         if prepared.alpha is not None:
             strings.append(images.compress_alpha(prepared.alpha))
         header = Header(self.model_id, self.quality, w, h, prepared.mode, latent_shape, self.tile)
@@ -105,9 +109,12 @@ class ImageCodec:
             )
         has_alpha = header.mode in ("LA", "RGBA")
         tiles = tiling.grid(header.latent_shape, header.tile)
-        if len(strings) != len(tiles) + has_alpha:
+        n_side = self.model.side_strings
+        expected = n_side + len(tiles) + has_alpha
+        if len(strings) != expected:
+            side = f"{n_side} of side information, " if n_side else ""
             raise CorruptStreamError(
-                f"expected {len(tiles) + has_alpha} coded strings ({len(tiles)} tiles"
+                f"expected {expected} coded strings ({side}{len(tiles)} tiles"
                 f"{' and the alpha plane' if has_alpha else ''}), found {len(strings)}"
             )
         alpha = None
@@ -118,9 +125,10 @@ class ImageCodec:
                 raise CorruptStreamError(str(exc)) from None
         # The synthesis of a tile needs its neighbours' latents: decode all tiles first (the latent is
         # 1/256 of the pixels), then reconstruct tile by tile straight into the 8-bit output.
+        side = self.model.decompress_side(strings[:n_side], header.latent_shape)
         y_hat = None
-        for t, string in zip(tiles, strings):
-            y_tile = self.model.decompress_latent(string, t.shape)
+        for t, string in zip(tiles, strings[n_side:]):
+            y_tile = self.model.decompress_latent(string, t, side)
             if y_hat is None:
                 y_hat = y_tile.new_empty((1, y_tile.shape[1], *header.latent_shape))
             y_hat[..., t.top : t.bottom, t.left : t.right] = y_tile

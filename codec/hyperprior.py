@@ -14,6 +14,7 @@ Model contract as for the factorized model: ``forward(x) -> {"x_hat", "likelihoo
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -21,12 +22,13 @@ from torch import nn
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
     from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-    from compressai.models import CompressionModel
 
 from . import entropy
 from .config import ModelConfig
 from .integer_net import IntegerHyperSynthesis
 from .layers import analysis_transform, conv, deconv, init_weights, synthesis_transform
+from .model import Autoencoder
+from .tiling import Tile
 
 #: The Gaussian scales the CDF tables are built for: 64 values log-spaced from 0.11 to 256 (CompressAI's).
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
@@ -36,7 +38,15 @@ def default_scale_table() -> torch.Tensor:
     return torch.exp(torch.linspace(torch.log(torch.tensor(SCALE_MIN)), torch.log(torch.tensor(SCALE_MAX)), SCALE_LEVELS))
 
 
-class ScaleHyperprior(CompressionModel):
+@dataclass(frozen=True)
+class HyperSide:
+    """The decoded hyper-latent: what coding each tile of y needs to pick its CDFs."""
+
+    net: IntegerHyperSynthesis
+    symbols: torch.Tensor  # (1, N, h/4, w/4), integer-valued
+
+
+class ScaleHyperprior(Autoencoder):
     """g_a / g_s as in the factorized model; h_a (3x3 conv, then two 5x5 stride-2 convs, ReLUs between) and
     h_s (two 5x5 stride-2 transposed convs, then a 3x3 conv, each followed by ReLU).
 
@@ -46,6 +56,12 @@ class ScaleHyperprior(CompressionModel):
 
     #: Input sides must be multiples of this: 16 for y, 4 more for z.
     downsampling_factor = 64
+    #: One string of side information: the hyper-latent z, coded whole (1/64 of the pixels a side).
+    side_strings = 1
+    #: z positions around a region of y that the hyper-synthesis needs to give that region's scales: a
+    #: scale depends on the z within 1.25 positions of its own (5x5 transposed convolutions at strides 2 and
+    #: 4, then a 3x3 convolution). Exact integers, so tiled indexes equal untiled ones bit for bit.
+    hyper_margin = 2
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -86,6 +102,39 @@ class ScaleHyperprior(CompressionModel):
         # z_hat = symbol + median in float; the symbol is an integer, so rounding recovers it exactly.
         medians = self.entropy_bottleneck._get_medians().detach()
         return torch.round(z_hat - medians)
+
+    # Tile coding for codec.api: z of the whole image first, then each tile of y with the CDF indexes of
+    # its region (the integer h_s run on that region's z and a margin around it).
+
+    def compress_side(self, y: torch.Tensor) -> tuple[list[bytes], HyperSide]:
+        z = self.h_a(torch.abs(y))
+        z_string = self.entropy_bottleneck.compress(z)[0]
+        symbols = torch.round(z - self.entropy_bottleneck._get_medians().detach())  # the coded values
+        return [z_string], HyperSide(self.integer_hyper_synthesis(), symbols)
+
+    def decompress_side(self, strings: list[bytes], latent_shape: tuple[int, int]) -> HyperSide:
+        z_shape = (latent_shape[0] // 4, latent_shape[1] // 4)
+        z_strings = entropy.safe_strings(strings, self.entropy_bottleneck, z_shape)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z_shape)
+        return HyperSide(self.integer_hyper_synthesis(), self._z_symbols(z_hat))
+
+    def tile_indexes(self, side: HyperSide, tile: Tile) -> torch.Tensor:
+        """CDF indexes (1, M, *tile.shape) of one tile of y."""
+        height, width = side.symbols.shape[-2:]
+        m = self.hyper_margin
+        top, left = max(0, tile.top // 4 - m), max(0, tile.left // 4 - m)
+        bottom, right = min(height, -(-tile.bottom // 4) + m), min(width, -(-tile.right // 4) + m)
+        indexes = side.net.indexes(side.symbols[..., top:bottom, left:right])
+        rows, cols = tile.top - 4 * top, tile.left - 4 * left
+        return indexes[..., rows : rows + tile.shape[0], cols : cols + tile.shape[1]]
+
+    def compress_latent(self, y: torch.Tensor, tile: Tile, side: HyperSide) -> bytes:
+        return self.gaussian_conditional.compress(y.contiguous(), self.tile_indexes(side, tile))[0]
+
+    def decompress_latent(self, string: bytes, tile: Tile, side: HyperSide) -> torch.Tensor:
+        indexes = self.tile_indexes(side, tile)
+        strings = entropy.safe_gaussian_strings([string], self.gaussian_conditional, indexes)
+        return self.gaussian_conditional.decompress(strings, indexes)
 
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)

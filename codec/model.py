@@ -24,20 +24,47 @@ from .config import ModelConfig
 from .layers import analysis_transform, init_weights, synthesis_transform
 
 
-class FactorizedPrior(CompressionModel):
+class Autoencoder(CompressionModel):
+    """What both model families share: g_a / g_s and the interface codec.api codes images with, tile by
+    tile: ``analysis``, ``synthesis``, side information of the whole latent (``compress_side`` /
+    ``decompress_side``, ``side_strings`` strings of it), and ``compress_latent`` / ``decompress_latent`` of
+    one tile given that side information."""
+
+    #: Height and width of the input must be multiples of this (4 stride-2 layers).
+    downsampling_factor = 16
+    #: Pixels per latent position along each side.
+    latent_factor = 16
+    #: Strings of side information before the latent's tiles in a stream (a hyperprior has one).
+    side_strings = 0
+    #: Reach of the transforms in latent positions: a latent depends on the pixels within 30 of its 16 x 16
+    #: block (5x5 kernels at strides 1, 2, 4, 8: 2 + 4 + 8 + 16), a pixel on the latents within 30 / 16 of
+    #: its own. Tiles computed with this margin around them equal the untiled result (codec/tiling.py).
+    latent_margin = 2
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """Image (1, 3, 16h, 16w) in [0, 1] -> latent y (1, M, h, w)."""
+        return self.g_a(x)
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """Quantized latent (1, M, h, w) -> reconstruction (1, 3, 16h, 16w), not yet clamped."""
+        return self.g_s(y_hat)
+
+    def compress_side(self, y: torch.Tensor) -> tuple[list[bytes], object]:
+        """Side information of the whole latent: its strings, and what coding the tiles needs of it."""
+        return [], None
+
+    def decompress_side(self, strings: list[bytes], latent_shape: tuple[int, int]) -> object:
+        """Decode the side strings into what decoding the tiles needs."""
+        return None
+
+
+class FactorizedPrior(Autoencoder):
     """Analysis g_a (4 strided convolutions, GDN between them), EntropyBottleneck on y, synthesis g_s
     (4 strided transposed convolutions, inverse GDN between them).
 
     Args:
         config: channel counts; kept on the model as ``self.config`` and saved with every checkpoint.
     """
-
-    #: Height and width of the input must be multiples of this (4 stride-2 layers).
-    downsampling_factor = 16
-    #: Reach of the transforms in latent positions: a latent depends on the pixels within 30 of its 16 x 16
-    #: block (5x5 kernels at strides 1, 2, 4, 8: 2 + 4 + 8 + 16), a pixel on the latents within 30 / 16 of
-    #: its own. Tiles computed with this margin around them equal the untiled result (codec/tiling.py).
-    latent_margin = 2
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -54,26 +81,18 @@ class FactorizedPrior(CompressionModel):
         x_hat = self.g_s(y_hat)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods}}
 
-    # The four steps of coding, which codec.tiling runs tile by tile; compress and decompress below are the
-    # whole-image versions of CompressAI's model contract.
+    # Tile coding for codec.api (no side information); compress and decompress below are the whole-image
+    # versions of CompressAI's model contract.
 
-    def analysis(self, x: torch.Tensor) -> torch.Tensor:
-        """Image (1, 3, 16h, 16w) in [0, 1] -> latent y (1, M, h, w)."""
-        return self.g_a(x)
-
-    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
-        """Quantized latent (1, M, h, w) -> reconstruction (1, 3, 16h, 16w), not yet clamped."""
-        return self.g_s(y_hat)
-
-    def compress_latent(self, y: torch.Tensor) -> bytes:
-        """Quantize and entropy-code a latent (1, M, h, w) into one rANS string."""
+    def compress_latent(self, y: torch.Tensor, tile, side=None) -> bytes:
+        """Quantize and entropy-code the latent of one tile (1, M, *tile.shape) into one rANS string."""
         return self.entropy_bottleneck.compress(y.contiguous())[0]
 
-    def decompress_latent(self, string: bytes, shape: tuple[int, int]) -> torch.Tensor:
-        """Decode one rANS string into the quantized latent (1, M, *shape)."""
+    def decompress_latent(self, string: bytes, tile, side=None) -> torch.Tensor:
+        """Decode one tile's rANS string into its quantized latent (1, M, *tile.shape)."""
         # CompressAI's C++ decoder reads past the end of a short or garbage string: check and pad it first.
-        strings = entropy.safe_strings([string], self.entropy_bottleneck, tuple(shape))
-        return self.entropy_bottleneck.decompress(strings, tuple(shape))
+        strings = entropy.safe_strings([string], self.entropy_bottleneck, tile.shape)
+        return self.entropy_bottleneck.decompress(strings, tile.shape)
 
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)
@@ -81,7 +100,8 @@ class FactorizedPrior(CompressionModel):
         return {"strings": [y_strings], "shape": tuple(y.shape[-2:])}
 
     def decompress(self, strings: list, shape: tuple) -> dict:
-        y_hat = torch.cat([self.decompress_latent(s, shape) for s in strings[0]])
+        y_strings = entropy.safe_strings(strings[0], self.entropy_bottleneck, tuple(shape))
+        y_hat = self.entropy_bottleneck.decompress(y_strings, tuple(shape))
         x_hat = self.g_s(y_hat).clamp_(0, 1)
         return {"x_hat": x_hat}
 

@@ -19,13 +19,22 @@ KODAK = REPO.parent / "shared" / "data" / "kodak"
 TRAIN = REPO.parent / "shared" / "data" / "train"
 
 
-def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized") -> Path:
-    """Write a MANIFEST and tiny seeded checkpoints (real weights and entropy tables, just small)."""
+def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized", preset_name: str = "tiny",
+             perturb: float = 0.0) -> Path:  # fmt: skip
+    """Write a MANIFEST and tiny seeded checkpoints (real weights and entropy tables, just small).
+
+    ``perturb`` adds that much Gaussian noise to the weights, so that an untrained model behaves less
+    linearly (a hyperprior then spreads its scales over several CDFs).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     table = {}
     for q in qualities:
         torch.manual_seed(q)
-        model = build_model(preset("tiny"))
+        model = build_model(preset(preset_name))
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if perturb and not name.endswith("quantiles"):
+                    p.add_(perturb * torch.randn_like(p))
         name = f"tiny-q{q}.pt"
         info = export_final(model, folder / name, {"lambda": 0.01 * q, "steps": 0})
         table[str(q)] = {"file": name, "sha256": info["sha256"], "config": model.config.to_dict(), "lambda": 0.01 * q}

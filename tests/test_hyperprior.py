@@ -12,13 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from codec import integer_net
+import codec
+from codec import container, fuzz, integer_net, tiling
 from codec.checkpoint import export_final, load_final
 from codec.config import preset
 from codec.loss import RateDistortionLoss
 from codec.model import build_model
 
-from conftest import REPO, natural_like
+from conftest import REPO, make_zoo, natural_like
 
 
 def _image(width: int, height: int, seed: int = 0) -> torch.Tensor:
@@ -142,3 +143,74 @@ def test_checkpoint_round_trip_and_fresh_process_decode(model, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     there = torch.load(tmp_path / "there.pt")
     assert np.array_equal((here * 255).round().numpy(), (there * 255).round().numpy())
+
+
+# -- through the image API: .aec streams, tiles, fuzzing ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hyper_zoo(tmp_path_factory):
+    return make_zoo(tmp_path_factory.mktemp("hyperzoo"), (1,), "hyperprior", "hyperprior-tiny", perturb=0.1)
+
+
+@pytest.fixture(scope="module")
+def hyper(hyper_zoo):
+    return codec.load_model("hyperprior", 1, checkpoint_dir=hyper_zoo)
+
+
+@pytest.mark.parametrize("mode, size", [("RGB", (150, 97)), ("LA", (31, 9)), ("RGB", (1, 1))])
+def test_image_round_trip(hyper, mode, size):
+    from PIL import Image
+
+    image = Image.fromarray(natural_like(*size), "RGB").convert(mode)
+    data = hyper.compress(image)
+    header, strings = container.unpack(data)
+    assert header.model_id == "hyperprior" and header.latent_shape == (-(-size[1] // 64) * 4, -(-size[0] // 64) * 4)
+    assert len(strings) == 1 + 1 + (mode == "LA")  # z, one tile of y, alpha
+    out = hyper.decompress(data)
+    assert out.size == size and out.mode == mode
+
+
+@torch.no_grad()
+def test_tile_indexes_equal_the_whole_latents_exactly(hyper):
+    model = hyper.model
+    y = model.analysis(_image(320, 192, seed=4))  # latent 12 x 20: tiles of 8 cut through z's 4 x 4 blocks
+    _, side = model.compress_side(y)
+    whole = side.net.indexes(side.symbols)
+    assert whole.unique().numel() > 3
+    tiles = tiling.grid(tuple(y.shape[-2:]), 8)
+    assert all(torch.equal(model.tile_indexes(side, t), whole[..., t.top : t.bottom, t.left : t.right]) for t in tiles)
+    # the margin is what makes them equal
+    model.hyper_margin = 0
+    try:
+        assert not all(
+            torch.equal(model.tile_indexes(side, t), whole[..., t.top : t.bottom, t.left : t.right]) for t in tiles
+        )
+    finally:
+        del model.hyper_margin
+
+
+def test_multi_tile_stream_and_threads(hyper_zoo, hyper):
+    from PIL import Image
+
+    image = Image.fromarray(natural_like(300, 205, seed=5), "RGB")
+    tiled_codec = codec.load_model("hyperprior", 1, checkpoint_dir=hyper_zoo, tile=8)
+    before = torch.get_num_threads()
+    try:
+        coded, pixels = {}, {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            coded[threads] = tiled_codec.compress(image)
+            pixels[threads] = np.asarray(hyper.decompress(coded[1]))
+    finally:
+        torch.set_num_threads(before)
+    assert coded[1] == coded[2] and np.array_equal(pixels[1], pixels[2])
+    assert len(container.unpack(coded[1])[1]) == 1 + 2 * 3  # z and 2 x 3 tiles of the 16 x 20 latent
+    single = np.asarray(hyper.decompress(hyper.compress(image))).astype(int)
+    assert np.abs(single - pixels[1].astype(int)).max() <= 2
+
+
+def test_quick_fuzz_of_hyperprior_streams(hyper):
+    report = fuzz.run_fuzz(fuzz.base_stream(hyper, "RGB", 70, 40), hyper, 300, seed=0)
+    assert report.ok, "\n".join(report.lines())
+    assert report.outcomes["CorruptStreamError"] > 0 and report.outcomes[fuzz.DECODED] > 0
