@@ -81,13 +81,28 @@ def save_grid(originals: torch.Tensor, recons: torch.Tensor, path: Path, count: 
 
 
 def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Start from another run's weights (training or final checkpoint), e.g. to fine-tune to a new lambda."""
+    """Start from another run's weights (training or final checkpoint), e.g. to fine-tune to a new lambda.
+
+    From a model of another family (a factorized run starting a hyperprior) only the transforms g_a and g_s
+    are taken, where their shapes agree: the new parts (hyper-transforms, entropy models) start fresh.
+    """
     ckpt = safe_load(path)
     state = ckpt.get("model", ckpt.get("state_dict"))
     if state is None:
         raise ValueError(f"{path} holds no model weights")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model.load_state_dict(state)
+    source = ckpt.get("model_config", ckpt.get("config")) or {}
+    family = source.get("family", model.config.family)
+    if family == model.config.family:
+        model.load_state_dict(state)
+        return
+    own = model.state_dict()
+    transforms = ("g_a.", "g_s.")
+    shared = {k: v for k, v in state.items() if k.startswith(transforms) and k in own and own[k].shape == v.shape}
+    if not shared or len(shared) != sum(k.startswith(transforms) for k in own):
+        raise ValueError(f"{path}: a {family} model whose transforms do not fit this {model.config.family} model")
+    own.update(shared)
+    model.load_state_dict(own)
 
 
 def fit(

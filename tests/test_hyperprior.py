@@ -214,3 +214,19 @@ def test_quick_fuzz_of_hyperprior_streams(hyper):
     report = fuzz.run_fuzz(fuzz.base_stream(hyper, "RGB", 70, 40), hyper, 300, seed=0)
     assert report.ok, "\n".join(report.lines())
     assert report.outcomes["CorruptStreamError"] > 0 and report.outcomes[fuzz.DECODED] > 0
+
+
+def test_a_factorized_run_starts_a_hyperprior(tmp_path):
+    from codec.train import load_initial_weights
+
+    torch.manual_seed(0)
+    factorized = build_model(preset("tiny"))
+    export_final(factorized, tmp_path / "f.pt", {})
+    hyper = build_model(preset("hyperprior-tiny"))
+    h_a_before = hyper.h_a[0].weight.clone()
+    load_initial_weights(hyper, tmp_path / "f.pt")
+    assert torch.equal(hyper.g_a[0].weight, factorized.g_a[0].weight.half().float())
+    assert torch.equal(hyper.h_a[0].weight, h_a_before)  # the new parts keep their initialisation
+    wider = build_model(preset("hyperprior-small"))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_initial_weights(wider, tmp_path / "f.pt")
