@@ -155,7 +155,8 @@ def _truncate(rng, data, lay):
 
 def _random_header(rng, data, lay):
     # Keep the magic (else every case stops at it); random bytes up to the string count.
-    head = container.MAGIC + rng.choice([bytes([container.FORMAT_VERSION]), b""]) + rng.randbytes(rng.randint(0, lay.count + 8))
+    version = rng.choice([bytes([container.FORMAT_VERSION]), b""])
+    head = container.MAGIC + version + rng.randbytes(rng.randint(0, lay.count + 8))
     return head + data[lay.count :], rng.random() < 0.7
 
 

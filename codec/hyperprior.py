@@ -35,7 +35,8 @@ SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
 
 
 def default_scale_table() -> torch.Tensor:
-    return torch.exp(torch.linspace(torch.log(torch.tensor(SCALE_MIN)), torch.log(torch.tensor(SCALE_MAX)), SCALE_LEVELS))
+    low, high = torch.log(torch.tensor(SCALE_MIN)), torch.log(torch.tensor(SCALE_MAX))
+    return torch.exp(torch.linspace(low, high, SCALE_LEVELS))
 
 
 @dataclass(frozen=True)

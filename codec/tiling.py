@@ -51,7 +51,9 @@ def _with_margin(tile: Tile, margin: int, latent_shape: tuple[int, int]) -> Tile
                 min(height, tile.bottom + margin), min(width, tile.right + margin))  # fmt: skip
 
 
-def tile_input(pixels: np.ndarray, tile: Tile, margin: int, factor: int, latent_shape: tuple[int, int]) -> tuple[torch.Tensor, Tile]:
+def tile_input(
+    pixels: np.ndarray, tile: Tile, margin: int, factor: int, latent_shape: tuple[int, int]
+) -> tuple[torch.Tensor, Tile]:
     """Float input (1, 3, h, w) for the analysis of ``tile``: its pixels and the margin around them.
 
     ``pixels`` is the H x W x 3 uint8 image; the model's input is that image padded up to ``factor`` x the

@@ -34,7 +34,8 @@ def mosaic(photos: list[Image.Image], columns: int, rows: int, cell: tuple[int, 
         scale = max(width / photo.width, height / photo.height)
         resized = photo.resize((round(photo.width * scale + 0.5), round(photo.height * scale + 0.5)), Image.LANCZOS)
         left, top = (resized.width - width) // 2, (resized.height - height) // 2
-        out.paste(resized.crop((left, top, left + width, top + height)), ((i % columns) * width, (i // columns) * height))
+        cell_at = ((i % columns) * width, (i // columns) * height)
+        out.paste(resized.crop((left, top, left + width, top + height)), cell_at)
     return out
 
 

@@ -115,7 +115,8 @@ def test_float64_weights_pick_the_same_indexes(model):
     double = build_model(preset("hyperprior-tiny"))
     double.load_state_dict(model.state_dict())
     double = double.double()
-    assert torch.equal(model.integer_hyper_synthesis().indexes(symbols), double.integer_hyper_synthesis().indexes(symbols))
+    single_indexes = model.integer_hyper_synthesis().indexes(symbols)
+    assert torch.equal(single_indexes, double.integer_hyper_synthesis().indexes(symbols))
 
 
 def test_checkpoint_round_trip_and_fresh_process_decode(model, tmp_path):
