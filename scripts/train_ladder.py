@@ -7,10 +7,12 @@ reconstruct images once, and each quality only adapts its rate-distortion balanc
     python scripts/train_ladder.py base --data ../shared/data/train --runs runs/long --steps 10000 \
         --base-quality 7 --base-lr 3e-4 --init-from runs/ladder/base/last.pt --compile
     # then, per quality, from the base or from the quality above it (two chains ran side by side, 1 thread each):
-    python scripts/train_ladder.py finetune --data ../shared/data/train --runs runs/long --base-dir runs/long/base \
-        --qualities 6 --steps 400 --threads 1 --compile       # q6<base 400, q4<q6 500, q2<q4 700, q8<base 400,
-                                                              # q5<base 400, q3<q5 600, q1<q3 800, q7<base 300
-    python scripts/ship_checkpoints.py --runs runs/long --kodak ../shared/data/kodak \
+    python scripts/train_ladder.py finetune --data ../shared/data/train --runs runs/long4 --base-dir runs/long/base \
+        --qualities 8 --steps 1200 --threads 1 --compile     # chain A: q8<base 1200, q6<base 1500, q4<q6 2000,
+                                                             #          q2<q4 3000
+                                                             # chain B: q7<base 1000, q5<base 1500, q3<q5 2000,
+                                                             #          q1<q3 3000
+    python scripts/ship_checkpoints.py --runs runs/long4 --kodak ../shared/data/kodak \
         --stages runs/ladder/base runs/long/base --parents 4:6 2:4 3:5 1:3
 """
 

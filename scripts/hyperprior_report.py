@@ -1,0 +1,109 @@
+"""What the hyperprior's integer CDF indexes cost, and how fast each family codes.
+
+For a hyperprior checkpoint (a training run's final.pt) and a folder of images:
+
+* rate with the integer indexes (what aecodec writes: the whole .aec file) against the float indexes of
+  CompressAI's usual path (scales from the float h_s, GaussianConditional.build_indexes), same z and y:
+  the reconstruction is the same (y_hat = round(y) either way), so only the bits differ;
+* bpp / PSNR of the hyperprior and of a factorized checkpoint on the same images;
+* median encode and decode seconds per image of both, measured side by side in this process.
+
+    python scripts/hyperprior_report.py --hyperprior runs/hyper/final.pt --factorized-quality 5 \\
+        --images ../shared/data/kodak --out benchmarks/results/hyperprior_integer.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from codec import container
+from codec.api import ImageCodec, load_model
+from codec.checkpoint import load_final
+from codec.data import list_images
+from codec.tiling import grid
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
+@torch.no_grad()
+def float_index_bytes(codec: ImageCodec, data: bytes) -> int:
+    """Bytes of the same stream with y coded under float-scale indexes (CompressAI's usual path), as one
+    string: the decoded y_hat is the same, only the CDF each symbol is coded with changes."""
+    model = codec.model
+    header, strings = container.unpack(data)
+    side = model.decompress_side(strings[:1], header.latent_shape)
+    tiles = grid(header.latent_shape, header.tile)
+    y_hat = torch.zeros(1, model.config.M, *header.latent_shape)
+    for t, string in zip(tiles, strings[1:]):
+        y_hat[..., t.top : t.bottom, t.left : t.right] = model.decompress_latent(string, t, side)
+    scales = model.h_s(side.symbols.float() + model.entropy_bottleneck._get_medians().detach())
+    y_string = model.gaussian_conditional.compress(y_hat, model.gaussian_conditional.build_indexes(scales))[0]
+    tile_bytes = sum(len(s) + 4 for s in strings[1 : 1 + len(tiles)])
+    return len(data) - tile_bytes + len(y_string) + 4
+
+
+def measure(codec: ImageCodec, images: list[Path], repeats: int) -> dict:
+    rows, enc, dec = [], [], []
+    for path in images:
+        image = Image.open(path).convert("RGB")
+        original = np.asarray(image)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            data = codec.compress(image)
+            t1 = time.perf_counter()
+            decoded = np.asarray(codec.decompress(data))
+            t2 = time.perf_counter()
+            enc.append(t1 - t0)
+            dec.append(t2 - t1)
+        rows.append({"image": path.name, "bytes": len(data), "bpp": 8 * len(data) / original[..., 0].size,
+                     "psnr_db": psnr(original, decoded), "data": data})  # fmt: skip
+    return {
+        "bpp": float(np.mean([r["bpp"] for r in rows])), "psnr_db": float(np.mean([r["psnr_db"] for r in rows])),
+        "enc_s_median": statistics.median(enc), "dec_s_median": statistics.median(dec), "rows": rows,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hyperprior", type=Path, required=True, help="final.pt of a hyperprior run")
+    parser.add_argument("--factorized-quality", type=int, default=5)
+    parser.add_argument("--images", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per image")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    images = list_images(args.images, what="evaluation")
+    hyper = ImageCodec(load_final(args.hyperprior), "hyperprior", args.factorized_quality)
+    factorized = load_model("factorized", args.factorized_quality)
+    report = {}
+    # side by side: alternate the two families image by image would interleave caches; whole runs each,
+    # one after the other, in the same process and thread count
+    for name, codec in (("factorized", factorized), ("hyperprior", hyper)):
+        result = measure(codec, images, args.repeats)
+        report[name] = {k: v for k, v in result.items() if k != "rows"}
+        if name == "hyperprior":
+            integer_bytes = [r["bytes"] for r in result["rows"]]
+            float_bytes = [float_index_bytes(codec, r["data"]) for r in result["rows"]]
+            pixels = [np.asarray(Image.open(p)).shape[0] * np.asarray(Image.open(p)).shape[1] for p in images]
+            report[name]["float_index_bpp"] = float(np.mean([8 * b / n for b, n in zip(float_bytes, pixels)]))
+            report[name]["integer_vs_float_rate_percent"] = 100 * (sum(integer_bytes) / sum(float_bytes) - 1)
+        print(name, json.dumps(report[name]), flush=True)
+    report["threads"] = torch.get_num_threads()
+    report["images"] = str(args.images)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
