@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 
 from . import datasets, harness, report
-from .codecs import CODEC_NAMES, DEFAULT_QUALITIES
+from .codecs import CODEC_NAMES, DEFAULT_CODECS, DEFAULT_QUALITIES
 
 #: Published curves overlaid when an anchors file is given and no names are asked for.
 DEFAULT_PUBLISHED = ("bmshj2018-factorized", "bmshj2018-hyperprior", "bpg444")
@@ -38,7 +38,7 @@ def parse_qualities(specs: list[str]) -> dict[str, list[int]]:
 
 def run(
     dataset: str | Path | None = None,
-    codecs: list[str] = CODEC_NAMES,
+    codecs: list[str] = DEFAULT_CODECS,
     qualities: dict[str, list[int]] | None = None,
     out: str | Path = "out/bench",
     *,

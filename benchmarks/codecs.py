@@ -24,8 +24,13 @@ DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
     "avif": tuple(range(5, 100, 10)),
     "jxl": tuple(range(5, 100, 10)),
     "jpeg2000": tuple(range(22, 48, 2)),
+    # one aecodec model family by name, so that families can be compared in one run
+    "aecodec-factorized": tuple(range(1, 9)),
+    "aecodec-hyperprior": tuple(range(1, 9)),
 }
 CODEC_NAMES = tuple(DEFAULT_QUALITIES)
+#: What a plain ``aecodec bench`` measures: aecodec (the model chosen by ``model_id``) and the classical codecs.
+DEFAULT_CODECS = ("aecodec", "jpeg", "webp", "avif", "jxl", "jpeg2000")
 
 
 @dataclass
@@ -84,7 +89,7 @@ def _jpeg2000(quality: int) -> Codec:
     )  # fmt: skip
 
 
-def _aecodec(quality: int, model_id: str, checkpoint_dir) -> Codec:
+def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec") -> Codec:
     from codec import container, zoo
 
     sha256 = zoo.lookup(model_id, quality, checkpoint_dir).sha256  # cheap: the cache key needs no model
@@ -99,7 +104,7 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir) -> Codec:
 
     # the same calls `aecodec encode` / `aecodec decode` make, so the bytes are those of a .aec file
     return Codec(
-        "aecodec", quality, f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}", ".aec",
+        name, quality, f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}", ".aec",
         lambda rgb: model().compress(Image.fromarray(rgb)),
         lambda data: np.asarray(model().decompress(data).convert("RGB")),
         prepare=model,
@@ -107,7 +112,10 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir) -> Codec:
 
 
 def make_codec(name: str, quality: int, *, model_id: str = "factorized", checkpoint_dir=None) -> Codec:
-    """Build codec ``name`` at ``quality``; ``model_id``/``checkpoint_dir`` select aecodec's model."""
+    """Build codec ``name`` at ``quality``; ``model_id``/``checkpoint_dir`` select aecodec's model.
+
+    ``aecodec-factorized`` / ``aecodec-hyperprior`` name a model family directly, whatever ``model_id`` says.
+    """
     if name == "jpeg":
         return _pillow_codec("jpeg", "JPEG", ".jpg", quality)  # Pillow defaults: 4:2:0, baseline
     if name == "webp":
@@ -120,4 +128,6 @@ def make_codec(name: str, quality: int, *, model_id: str = "factorized", checkpo
         return _jpeg2000(quality)
     if name == "aecodec":
         return _aecodec(quality, model_id, checkpoint_dir)
+    if name.startswith("aecodec-") and name in CODEC_NAMES:
+        return _aecodec(quality, name.removeprefix("aecodec-"), checkpoint_dir, name)
     raise ValueError(f"unknown codec {name!r}; valid: {', '.join(CODEC_NAMES)}")

@@ -98,8 +98,8 @@ def plot(summary: dict[str, list[dict]], path: Path, metric: str, published: dic
     fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
     for name, points in summary.items():
         ys = [to_y(p[metric]) for p in points]
-        ax.plot([p["bpp"] for p in points], ys, marker="o", markersize=3, linewidth=2 if name == "aecodec" else 1.2,
-                label=name)  # fmt: skip
+        width = 2 if name.startswith("aecodec") else 1.2
+        ax.plot([p["bpp"] for p in points], ys, marker="o", markersize=3, linewidth=width, label=name)
     for name, pub in (published or {}).items():
         key = "psnr" if metric == "psnr_db" else "ms-ssim"
         if pub.get(key):

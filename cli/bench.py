@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-CODECS_HELP = "Comma-separated: aecodec, jpeg, webp, avif, jxl, jpeg2000."
+from codec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
+
+CODECS_HELP = (
+    "Comma-separated: aecodec (the --model family), jpeg, webp, avif, jxl, jpeg2000; aecodec-factorized and "
+    "aecodec-hyperprior name a family, to compare families in one run."
+)
 
 
 @click.command()
@@ -16,7 +21,7 @@ CODECS_HELP = "Comma-separated: aecodec, jpeg, webp, avif, jxl, jpeg2000."
 @click.option("--qualities", "quality_specs", multiple=True, metavar="CODEC=Q,Q,...",
               help="Override a codec's sweep, e.g. jpeg=10,50,90 or aecodec=1-8 (repeatable). JPEG 2000's "
                    "qualities are target PSNRs in dB.")
-@click.option("--model", "model_id", default="factorized", show_default=True, help="aecodec model id.")
+@click.option("--model", "model_id", default=DEFAULT_MODEL_ID, show_default=True, help="aecodec model id.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/bench"),
               show_default=True, help="Where the CSV, JSON, plots and BD-rate table go.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from codec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
+
 from . import common
 
 
@@ -15,7 +17,8 @@ from . import common
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the .aec files.")
 @click.option("-q", "--quality", type=click.IntRange(1, 8), default=5, show_default=True,
               help="1 = smallest files .. 8 = best quality.")  # fmt: skip
-@click.option("--model", "model_id", default="factorized", show_default=True, help="Model id (see `aecodec models`).")
+@click.option("--model", "model_id", default=DEFAULT_MODEL_ID, show_default=True,
+              help="Model family, e.g. factorized or hyperprior (see `aecodec models`).")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 def encode(images, output, out_dir, quality, model_id, device, force):

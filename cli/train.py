@@ -16,7 +16,7 @@ import click
               help="Rate-distortion lambda (instead of --quality).")  # fmt: skip
 @click.option("--preset", default="small", show_default=True,
               help="Architecture: tiny, small, medium, base (factorized prior); hyperprior-tiny, hyperprior-small, "
-                   "hyperprior-base (scale hyperprior: trains, but cannot code files yet).")  # fmt: skip
+                   "hyperprior-base (scale hyperprior).")  # fmt: skip
 @click.option("--steps", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--crop-size", type=click.IntRange(min=16), default=128, show_default=True,

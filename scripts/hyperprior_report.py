@@ -1,6 +1,6 @@
 """What the hyperprior's integer CDF indexes cost, and how fast each family codes.
 
-For a hyperprior checkpoint (a training run's final.pt) and a folder of images:
+For the shipped hyperprior models (or one training run's final.pt) and a folder of images, per quality:
 
 * rate with the integer indexes (what aecodec writes: the whole .aec file) against the float indexes of
   CompressAI's usual path (scales from the float h_s, GaussianConditional.build_indexes), same z and y:
@@ -8,8 +8,8 @@ For a hyperprior checkpoint (a training run's final.pt) and a folder of images:
 * bpp / PSNR of the hyperprior and of a factorized checkpoint on the same images;
 * median encode and decode seconds per image of both, measured side by side in this process.
 
-    python scripts/hyperprior_report.py --hyperprior runs/hyper/final.pt --factorized-quality 5 \\
-        --images ../shared/data/kodak --out benchmarks/results/hyperprior_integer.json
+    python scripts/hyperprior_report.py --images ../shared/data/kodak --out benchmarks/results/hyperprior_integer.json
+    python scripts/hyperprior_report.py --hyperprior runs/hyper/q3/final.pt --qualities 3 --images DIR
 """
 
 from __future__ import annotations
@@ -74,33 +74,42 @@ def measure(codec: ImageCodec, images: list[Path], repeats: int) -> dict:
     }  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hyperprior", type=Path, required=True, help="final.pt of a hyperprior run")
-    parser.add_argument("--factorized-quality", type=int, default=5)
-    parser.add_argument("--images", type=Path, required=True)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per image")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-
-    images = list_images(args.images, what="evaluation")
-    hyper = ImageCodec(load_final(args.hyperprior), "hyperprior", args.factorized_quality)
-    factorized = load_model("factorized", args.factorized_quality)
+def compare(factorized: ImageCodec, hyper: ImageCodec, images: list[Path], repeats: int) -> dict:
+    """Both families at one quality, one after the other in this process (same threads, same images)."""
     report = {}
-    # side by side: alternate the two families image by image would interleave caches; whole runs each,
-    # one after the other, in the same process and thread count
     for name, codec in (("factorized", factorized), ("hyperprior", hyper)):
-        result = measure(codec, images, args.repeats)
+        result = measure(codec, images, repeats)
         report[name] = {k: v for k, v in result.items() if k != "rows"}
         if name == "hyperprior":
             integer_bytes = [r["bytes"] for r in result["rows"]]
             float_bytes = [float_index_bytes(codec, r["data"]) for r in result["rows"]]
-            pixels = [np.asarray(Image.open(p)).shape[0] * np.asarray(Image.open(p)).shape[1] for p in images]
+            pixels = [8 * r["bytes"] / r["bpp"] for r in result["rows"]]
             report[name]["float_index_bpp"] = float(np.mean([8 * b / n for b, n in zip(float_bytes, pixels)]))
             report[name]["integer_vs_float_rate_percent"] = 100 * (sum(integer_bytes) / sum(float_bytes) - 1)
-        print(name, json.dumps(report[name]), flush=True)
-    report["threads"] = torch.get_num_threads()
-    report["images"] = str(args.images)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hyperprior", type=Path, help="final.pt of a hyperprior run (default: the shipped ones)")
+    parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
+    parser.add_argument("--images", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per image")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    images = list_images(args.images, what="evaluation")
+    report = {"threads": torch.get_num_threads(), "images": str(args.images), "qualities": {}}
+    for q in args.qualities:
+        if args.hyperprior:
+            hyper = ImageCodec(load_final(args.hyperprior), "hyperprior", q)
+        else:
+            hyper = load_model("hyperprior", q)
+        report["qualities"][str(q)] = compare(load_model("factorized", q), hyper, images, args.repeats)
+        print(f"q{q}", json.dumps(report["qualities"][str(q)]), flush=True)
+    ratios = [r["hyperprior"]["integer_vs_float_rate_percent"] for r in report["qualities"].values()]
+    report["integer_vs_float_rate_percent_mean"] = float(np.mean(ratios))
+    print(f"integer indexes cost {report['integer_vs_float_rate_percent_mean']:+.3f}% rate on average", flush=True)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 

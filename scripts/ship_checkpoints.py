@@ -5,6 +5,10 @@ config, lambda, steps and the training data, measure its Kodak bpp/PSNR with the
 --kodak is given) and copy the training log to benchmarks/results/training/.
 
     python scripts/ship_checkpoints.py --runs runs/ladder --kodak ../shared/data/kodak
+    python scripts/ship_checkpoints.py --runs runs/hyper --model-id hyperprior --from-family factorized \
+        --kodak ../shared/data/kodak    # each quality started from the shipped factorized model of its quality
+
+Other model families already in the MANIFEST are kept.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from codec.config import ModelConfig, lambda_for_quality
 from codec.model import build_model
 
 REPO = Path(__file__).resolve().parent.parent
+DESCRIPTIONS = {
+    "factorized": "Balle et al. 2018 factorized-prior autoencoder (GDN, EntropyBottleneck)",
+    "hyperprior": "Balle et al. 2018 scale hyperprior (GDN, EntropyBottleneck on z, GaussianConditional on y; "
+    "integer hyper-synthesis so CDF indexes are identical on every machine)",
+}
 
 
 def main() -> None:
@@ -32,11 +41,17 @@ def main() -> None:
                         help="run folders the fine-tunes descend from, oldest first (default RUNS/base)")
     parser.add_argument("--parents", nargs="*", default=[], metavar="Q:P",
                         help="quality Q was fine-tuned from quality P's run (its steps and time are inherited)")
+    parser.add_argument("--from-family", default=None,
+                        help="each quality started from this shipped family's model of the same quality "
+                        "(its steps and time, from the MANIFEST, are inherited); no --stages then")
     parser.add_argument("--recipe", default="scripts/train_ladder.py: base at q5's lambda, 500-step fine-tunes")
     args = parser.parse_args()
-    stages = args.stages or [args.runs / "base"]
-
     out_dir = REPO / "checkpoints"
+    manifest_path = out_dir / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"format": 1, "models": {}}
+    inherited = manifest["models"][args.from_family]["qualities"] if args.from_family else {}
+    stages = [] if args.from_family else args.stages or [args.runs / "base"]
+
     logs_dir = REPO / "benchmarks" / "results" / "training"
     logs_dir.mkdir(parents=True, exist_ok=True)
     # the shared training every quality inherits: each stage starts from the previous one's weights
@@ -59,12 +74,15 @@ def main() -> None:
         model.load_state_dict(state["model"])
         name = f"{args.model_id}-q{q}.pt"
         ft_steps, ft_seconds = lineage(q)
+        if inherited:  # started from another family's model of this quality: its training is the base
+            base_steps, base_seconds = inherited[str(q)]["steps"], inherited[str(q)]["train_seconds"]
         meta = {
             "lambda": lambda_for_quality(q),
             "steps": base_steps + ft_steps,
             "base_steps": base_steps,
             "finetune_steps": ft_steps,
-            "finetuned_from": f"q{parents[q]}" if q in parents else "base",
+            "finetuned_from": f"q{parents[q]}" if q in parents else (
+                f"{args.from_family}-q{q}" if args.from_family else "base"),
             "train_seconds": round(base_seconds + ft_seconds),
             "device": "cpu (2 cores)",
             "data": "shared/data/train (525 photos: CBSD432 + Urban100 halved), 5% held out by name hash",
@@ -81,16 +99,8 @@ def main() -> None:
         shutil.copy(stage / "log.csv", logs_dir / name)
         plot_log(logs_dir / name)
 
-    manifest = {
-        "format": 1,
-        "models": {
-            args.model_id: {
-                "description": "Balle et al. 2018 factorized-prior autoencoder (GDN, EntropyBottleneck)",
-                "qualities": table,
-            }
-        },
-    }
-    manifest_path = out_dir / "MANIFEST.json"
+    manifest["models"][args.model_id] = {"description": DESCRIPTIONS.get(args.model_id, args.model_id),
+                                         "qualities": table}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     if args.kodak:
         # the per-quality Kodak figures `aecodec models` shows; the full comparison is `aecodec bench`

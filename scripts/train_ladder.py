@@ -14,6 +14,12 @@ reconstruct images once, and each quality only adapts its rate-distortion balanc
                                                              #          q1<q3 3000
     python scripts/ship_checkpoints.py --runs runs/long4 --kodak ../shared/data/kodak \
         --stages runs/ladder/base runs/long/base --parents 4:6 2:4 3:5 1:3
+
+The hyperprior family starts each quality from the shipped factorized model of that quality: its transforms
+g_a and g_s are kept, the hyper-transforms and the Gaussian conditional start fresh (two workers side by side):
+
+    python scripts/train_ladder.py hyperprior --data ../shared/data/train --runs runs/hyper \
+        --qualities 3 1 5 7 --steps 2000 --threads 1 --compile
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from codec.config import TrainConfig, lambda_for_quality, preset
 from codec.train import fit
 
 BASE_QUALITY = 5
+REPO = Path(__file__).resolve().parent.parent
 
 
 def base_config(steps: int, quality: int = BASE_QUALITY, lr: float = 5e-4, compile: bool = False) -> TrainConfig:
@@ -43,12 +50,19 @@ def finetune_config(quality: int, steps: int, compile: bool = False) -> TrainCon
     )  # fmt: skip
 
 
+def hyperprior_config(quality: int, steps: int, compile: bool = False) -> TrainConfig:
+    return TrainConfig(
+        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128,
+        lr=2e-4, warmup_steps=100, final_lr_ratio=0.05, val_every=500, log_every=50, seed=quality, compile=compile,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["base", "finetune"])
+    parser.add_argument("stage", choices=["base", "finetune", "hyperprior"])
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--runs", required=True, type=Path)
-    parser.add_argument("--preset", default="small")
+    parser.add_argument("--preset", default=None, help="default: small, or hyperprior-small for that stage")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
     parser.add_argument("--threads", type=int, default=None)
@@ -60,14 +74,22 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    architecture = preset(args.preset or ("hyperprior-small" if args.stage == "hyperprior" else "small"))
     base_dir = args.base_dir or args.runs / "base"
     if args.stage == "base":
         config = base_config(args.steps or 5000, args.base_quality, args.base_lr, args.compile)
-        fit(args.data, base_dir, preset(args.preset), config, init_from=args.init_from, progress=False)
+        fit(args.data, base_dir, architecture, config, init_from=args.init_from, progress=False)
+        return
+    if args.stage == "hyperprior":
+        for q in args.qualities:
+            fit(
+                args.data, args.runs / f"q{q}", architecture, hyperprior_config(q, args.steps or 2000, args.compile),
+                init_from=REPO / "checkpoints" / f"factorized-q{q}.pt", progress=False,
+            )  # fmt: skip
         return
     for q in args.qualities:
         fit(
-            args.data, args.runs / f"q{q}", preset(args.preset), finetune_config(q, args.steps or 1200, args.compile),
+            args.data, args.runs / f"q{q}", architecture, finetune_config(q, args.steps or 1200, args.compile),
             init_from=base_dir / "last.pt", progress=False,
         )  # fmt: skip
 

@@ -35,10 +35,13 @@ def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized", prese
             for name, p in model.named_parameters():
                 if perturb and not name.endswith("quantiles"):
                     p.add_(perturb * torch.randn_like(p))
-        name = f"tiny-q{q}.pt"
+        name = f"tiny-q{q}.pt" if model_id == "factorized" else f"tiny-{model_id}-q{q}.pt"
         info = export_final(model, folder / name, {"lambda": 0.01 * q, "steps": 0})
         table[str(q)] = {"file": name, "sha256": info["sha256"], "config": model.config.to_dict(), "lambda": 0.01 * q}
-    (folder / "MANIFEST.json").write_text(json.dumps({"format": 1, "models": {model_id: {"qualities": table}}}))
+    manifest_path = folder / "MANIFEST.json"  # a second family joins the first one's MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"format": 1, "models": {}}
+    manifest["models"][model_id] = {"qualities": table}
+    manifest_path.write_text(json.dumps(manifest))
     return folder
 
 

@@ -81,6 +81,22 @@ def test_aecodec_points_are_what_the_cli_writes(use_tiny_zoo, photo_dir, tmp_pat
     assert float(row["psnr_db"]) == pytest.approx(psnr_db(original, decoded), abs=1e-4)
 
 
+def test_model_families_compare_in_one_run(tmp_path, photo_dir):
+    from conftest import make_zoo
+
+    zoo = make_zoo(tmp_path / "zoo", (1,))
+    make_zoo(zoo, (1,), "hyperprior", "hyperprior-tiny", perturb=0.1)
+    names = ["aecodec", "aecodec-factorized", "aecodec-hyperprior"]
+    run(photo_dir, names, {n: [1] for n in names}, tmp_path / "out", checkpoint_dir=zoo, cache_dir=False,
+        progress=False)  # fmt: skip
+    rows = {r["codec"]: r for r in csv.DictReader(open(tmp_path / "out" / "per_image.csv")) if r["image"] == "big"}
+    # "aecodec" is the default family; the named families are their own models, each a real .aec stream
+    assert rows["aecodec"]["bytes"] == rows["aecodec-factorized"]["bytes"]
+    assert rows["aecodec-hyperprior"]["bytes"] != rows["aecodec-factorized"]["bytes"]
+    with pytest.raises(ValueError, match="unknown codec aecodec-nope"):
+        run(photo_dir, ["aecodec-nope"], {}, tmp_path / "out2", checkpoint_dir=zoo, cache_dir=False, progress=False)
+
+
 def test_bd_rate_of_known_curves():
     rate = [0.25, 0.5, 1.0, 2.0]
     psnr = [28.0, 31.0, 34.0, 37.0]
