@@ -31,8 +31,11 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
               help="torch.compile the training step: ~1.5x faster on CPU after ~1 minute of compiling.")
+@click.option("--freeze-transforms", is_flag=True,
+              help="Train only the entropy model, keeping g_a and g_s as --init-from gave them (a hyperprior "
+                   "starting from a trained factorized model).")  # fmt: skip
 def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_size, lr, warmup_steps, val_every,
-          init_from, resume, device, seed, compile_):  # fmt: skip
+          init_from, resume, device, seed, compile_, freeze_transforms):  # fmt: skip
     """Train on the photos in DATA_DIR (5% held out for validation) and export OUT/final.pt.
 
     Give either --quality or --lambda. Interrupt at any time: running the same command again resumes.
@@ -57,6 +60,7 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
         config = TrainConfig(
             lmbda=lmbda, steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr,
             warmup_steps=warmup_steps, val_every=val_every, seed=seed, compile=compile_,
+            freeze_transforms=freeze_transforms,
         )  # fmt: skip
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

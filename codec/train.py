@@ -33,8 +33,9 @@ def default_device(local_rank: int = 0) -> torch.device:
 
 
 def split_parameters(model: torch.nn.Module) -> tuple[list, list]:
-    """(main, auxiliary) parameters: the entropy bottleneck's quantiles are trained by their own optimizer."""
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    """(main, auxiliary) parameters: the entropy bottleneck's quantiles are trained by their own optimizer.
+    Frozen parameters (requires_grad False) are in neither."""
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     return main, aux
 
@@ -159,6 +160,9 @@ def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, pr
         model.load_state_dict(state["model"])
     elif init_from is not None:
         load_initial_weights(model, init_from)
+    if config.freeze_transforms:
+        for part in (model.g_a, model.g_s):
+            part.requires_grad_(False)
     model.to(device).train()
     # the DDP / compiled wrappers share the model's parameters; checkpoints and validation use the plain module
     forward = distributed.wrap(model, ctx, device)

@@ -51,9 +51,11 @@ def finetune_config(quality: int, steps: int, compile: bool = False) -> TrainCon
 
 
 def hyperprior_config(quality: int, steps: int, compile: bool = False) -> TrainConfig:
+    # Transforms frozen: training them jointly from the start (lr 2e-4) first undid them, and after 1000
+    # steps the validation loss was still worse than the factorized model's (q3: 1.648 against 1.584).
     return TrainConfig(
-        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128,
-        lr=2e-4, warmup_steps=100, final_lr_ratio=0.05, val_every=500, log_every=50, seed=quality, compile=compile,
+        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128, lr=1e-3, warmup_steps=100,
+        final_lr_ratio=0.05, val_every=500, log_every=50, seed=quality, compile=compile, freeze_transforms=True,
     )  # fmt: skip
 
 

@@ -46,6 +46,29 @@ def test_a_few_steps_lower_the_loss(photo_dir, tmp_path, name, crop):
     assert (tmp_path / "val_0000040.png").exists() and (tmp_path / "last.pt").exists()
 
 
+def test_frozen_transforms_stay_as_given_while_the_entropy_model_learns(photo_dir, tmp_path):
+    import torch
+
+    from codec.checkpoint import export_final, safe_load
+    from codec.model import build_model
+
+    torch.manual_seed(0)
+    factorized = build_model(preset("tiny"))
+    export_final(factorized, tmp_path / "f.pt", {})
+    config = TrainConfig(lmbda=0.01, steps=6, batch_size=2, crop_size=64, val_crop=64, lr=1e-2, log_every=2,
+                         val_every=6, val_fraction=0.2, freeze_transforms=True)  # fmt: skip
+    last = fit(photo_dir, tmp_path / "run", preset("hyperprior-tiny"), config, init_from=tmp_path / "f.pt",
+               progress=False, device="cpu")  # fmt: skip
+    trained = safe_load(last)["model"]
+    start = factorized.state_dict()
+    g_keys = [k for k in trained if k.startswith(("g_a.", "g_s."))]
+    assert g_keys and all(torch.equal(trained[k], start[k].half().float()) for k in g_keys)
+    torch.manual_seed(config.seed)  # fit's own initialisation of the new parts, which must then have moved
+    fresh = build_model(preset("hyperprior-tiny")).state_dict()
+    for key in ("h_s.0.weight", "h_a.0.weight"):
+        assert not torch.allclose(trained[key], fresh[key]), key
+
+
 def test_crops_must_fit_the_model(photo_dir, tmp_path):
     config = TrainConfig(lmbda=0.01, steps=2, batch_size=2, crop_size=32, val_crop=32)
     with pytest.raises(ValueError, match="multiples of 64 for a hyperprior model"):
