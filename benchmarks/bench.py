@@ -9,6 +9,8 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from codec.zoo import DEFAULT_MODEL_ID
+
 from . import datasets, harness, report
 from .codecs import CODEC_NAMES, DEFAULT_CODECS, DEFAULT_QUALITIES
 
@@ -42,7 +44,7 @@ def run(
     qualities: dict[str, list[int]] | None = None,
     out: str | Path = "out/bench",
     *,
-    model_id: str = "factorized",
+    model_id: str = DEFAULT_MODEL_ID,
     checkpoint_dir=None,
     cache_dir: str | Path | None = None,
     anchors: str | Path | None = None,

@@ -15,6 +15,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from codec.zoo import DEFAULT_MODEL_ID
+
 #: Default sweeps. JPEG's matches the published Pillow curve (quality 5..95 step 5); the others are dense
 #: enough for smooth PCHIP curves over 0.1-3 bpp on Kodak. JPEG 2000's "quality" is OpenJPEG's target PSNR.
 DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
@@ -111,7 +113,7 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec")
     )  # fmt: skip
 
 
-def make_codec(name: str, quality: int, *, model_id: str = "factorized", checkpoint_dir=None) -> Codec:
+def make_codec(name: str, quality: int, *, model_id: str = DEFAULT_MODEL_ID, checkpoint_dir=None) -> Codec:
     """Build codec ``name`` at ``quality``; ``model_id``/``checkpoint_dir`` select aecodec's model.
 
     ``aecodec-factorized`` / ``aecodec-hyperprior`` name a model family directly, whatever ``model_id`` says.

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from codec.zoo import DEFAULT_MODEL_ID
+
 from .codecs import Codec, make_codec
 from .datasets import BenchImage
 from .metrics import ms_ssim, psnr_db
@@ -92,7 +94,7 @@ def measure(
     images: list[BenchImage],
     sweeps: dict[str, list[int]],
     *,
-    model_id: str = "factorized",
+    model_id: str = DEFAULT_MODEL_ID,
     checkpoint_dir=None,
     cache_dir: str | Path | None = None,
     progress: bool = True,

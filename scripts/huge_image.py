@@ -61,13 +61,13 @@ def timed(args: list[str]) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1)}
 
 
-def tiled_vs_untiled(image: Image.Image, quality: int) -> dict:
+def tiled_vs_untiled(image: Image.Image, model_id: str, quality: int) -> dict:
     """Code ``image`` with the default tiles and as one tile; compare the bytes and the decoded pixels."""
     import codec
     from codec import container
 
-    tiled = codec.load_model("factorized", quality)
-    untiled = codec.load_model("factorized", quality, tile=container.MAX_TILE)
+    tiled = codec.load_model(model_id, quality)
+    untiled = codec.load_model(model_id, quality, tile=container.MAX_TILE)
     a_data, b_data = tiled.compress(image), untiled.compress(image)
     a = np.asarray(tiled.decompress(a_data)).astype(int)
     b = np.asarray(untiled.decompress(b_data)).astype(int)
@@ -84,19 +84,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, default=None, help="folder of photos for the mosaic")
     parser.add_argument("--quality", type=int, default=5)
+    parser.add_argument("--model", default=None, help="model family (default: aecodec's default)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
 
     photos = load_photos(args.photos)
     big = mosaic(photos, 8, 8, (1000, 750))
-    figures = {"quality": args.quality}
-    figures["tiled_vs_untiled"] = tiled_vs_untiled(big.crop((0, 0, 4000, 3000)), args.quality)
+    from codec.zoo import DEFAULT_MODEL_ID
+
+    model_id = args.model or DEFAULT_MODEL_ID
+    figures = {"model": model_id, "quality": args.quality}
+    figures["tiled_vs_untiled"] = tiled_vs_untiled(big.crop((0, 0, 4000, 3000)), model_id, args.quality)
     print(json.dumps(figures["tiled_vs_untiled"]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         png, aec, out = Path(tmp) / "big.png", Path(tmp) / "big.aec", Path(tmp) / "big.dec.png"
         big.save(png, compress_level=1)
         del big
-        figures["encode"] = timed(["encode", str(png), "-o", str(aec), "-q", str(args.quality)])
+        figures["encode"] = timed(["encode", str(png), "-o", str(aec), "-q", str(args.quality), "--model", model_id])
         figures["decode"] = timed(["decode", str(aec), "-o", str(out), "--max-pixels", "0"])
         with Image.open(png) as original, Image.open(out) as decoded:
             mse = np.mean((np.asarray(original, np.float64) - np.asarray(decoded, np.float64)) ** 2)

@@ -6,7 +6,7 @@ config, lambda, steps and the training data, measure its Kodak bpp/PSNR with the
 
     python scripts/ship_checkpoints.py --runs runs/ladder --kodak ../shared/data/kodak
     python scripts/ship_checkpoints.py --runs runs/hyper --model-id hyperprior --from-family factorized \
-        --kodak ../shared/data/kodak    # each quality started from the shipped factorized model of its quality
+        --earlier runs/hyper-frozen --kodak ../shared/data/kodak    # started from the factorized models
 
 Other model families already in the MANIFEST are kept.
 """
@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--from-family", default=None,
                         help="each quality started from this shipped family's model of the same quality "
                         "(its steps and time, from the MANIFEST, are inherited); no --stages then")
+    parser.add_argument("--earlier", type=Path, nargs="*", default=[],
+                        help="run folders whose q<Q> runs each quality's run continued (their steps and time "
+                        "are inherited), e.g. the frozen-transform stage of a hyperprior")
     parser.add_argument("--recipe", default="scripts/train_ladder.py: base at q5's lambda, 500-step fine-tunes")
     args = parser.parse_args()
     out_dir = REPO / "checkpoints"
@@ -76,6 +79,8 @@ def main() -> None:
         ft_steps, ft_seconds = lineage(q)
         if inherited:  # started from another family's model of this quality: its training is the base
             base_steps, base_seconds = inherited[str(q)]["steps"], inherited[str(q)]["train_seconds"]
+        for earlier in (safe_load(folder / f"q{q}" / "last.pt") for folder in args.earlier):
+            ft_steps, ft_seconds = ft_steps + earlier["step"], ft_seconds + earlier["elapsed_s"]
         meta = {
             "lambda": lambda_for_quality(q),
             "steps": base_steps + ft_steps,
@@ -93,6 +98,10 @@ def main() -> None:
                          "config": model.config.to_dict(), **meta}  # fmt: skip
         shutil.copy(run / "log.csv", logs_dir / f"{args.model_id}-q{q}.csv")
         plot_log(logs_dir / f"{args.model_id}-q{q}.csv")
+        for folder in args.earlier:
+            stage_log = logs_dir / f"{args.model_id}-q{q}-{folder.name}.csv"
+            shutil.copy(folder / f"q{q}" / "log.csv", stage_log)
+            plot_log(stage_log)
         print(f"q{q}: {name} {info['bytes']} bytes sha256 {info['sha256'][:12]}")
     for i, stage in enumerate(stages):
         name = f"{args.model_id}-base{i + 1 if len(stages) > 1 else ''}.csv"

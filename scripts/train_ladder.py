@@ -19,7 +19,10 @@ The hyperprior family starts each quality from the shipped factorized model of t
 g_a and g_s are kept, the hyper-transforms and the Gaussian conditional start fresh (two workers side by side):
 
     python scripts/train_ladder.py hyperprior --data ../shared/data/train --runs runs/hyper \
-        --qualities 3 1 5 7 --steps 2000 --threads 1 --compile
+        --qualities 3 1 5 7 --steps 3000 --threads 1 --compile
+    # then all parts together at a low learning rate, from those runs:
+    python scripts/train_ladder.py joint --data ../shared/data/train --runs runs/hyper-joint --base-dir runs/hyper \
+        --qualities 3 1 5 7 --steps 1000 --threads 1 --compile
 """
 
 from __future__ import annotations
@@ -59,9 +62,17 @@ def hyperprior_config(quality: int, steps: int, compile: bool = False) -> TrainC
     )  # fmt: skip
 
 
+def joint_config(quality: int, steps: int, compile: bool = False) -> TrainConfig:
+    # after the entropy model has learned on frozen transforms, everything trains together, gently
+    return TrainConfig(
+        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128, lr=1e-4, warmup_steps=100,
+        final_lr_ratio=0.05, val_every=250, log_every=50, seed=100 + quality, compile=compile,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["base", "finetune", "hyperprior"])
+    parser.add_argument("stage", choices=["base", "finetune", "hyperprior", "joint"])
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--runs", required=True, type=Path)
     parser.add_argument("--preset", default=None, help="default: small, or hyperprior-small for that stage")
@@ -76,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    architecture = preset(args.preset or ("hyperprior-small" if args.stage == "hyperprior" else "small"))
+    architecture = preset(args.preset or ("small" if args.stage in ("base", "finetune") else "hyperprior-small"))
     base_dir = args.base_dir or args.runs / "base"
     if args.stage == "base":
         config = base_config(args.steps or 5000, args.base_quality, args.base_lr, args.compile)
@@ -87,6 +98,13 @@ def main() -> None:
             fit(
                 args.data, args.runs / f"q{q}", architecture, hyperprior_config(q, args.steps or 2000, args.compile),
                 init_from=REPO / "checkpoints" / f"factorized-q{q}.pt", progress=False,
+            )  # fmt: skip
+        return
+    if args.stage == "joint":  # RUNS/q<Q> continues BASE_DIR/q<Q> (the frozen-transform hyperprior runs)
+        for q in args.qualities:
+            fit(
+                args.data, args.runs / f"q{q}", architecture, joint_config(q, args.steps or 1000, args.compile),
+                init_from=base_dir / f"q{q}" / "last.pt", progress=False,
             )  # fmt: skip
         return
     for q in args.qualities:

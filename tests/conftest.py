@@ -47,7 +47,9 @@ def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized", prese
 
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory) -> Path:
-    return make_zoo(tmp_path_factory.mktemp("zoo"))
+    """Both families, qualities 1 and 2: the default family (hyperprior) and the factorized one."""
+    zoo = make_zoo(tmp_path_factory.mktemp("zoo"))
+    return make_zoo(zoo, model_id="hyperprior", preset_name="hyperprior-tiny", perturb=0.1)
 
 
 @pytest.fixture

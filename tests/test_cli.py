@@ -102,12 +102,13 @@ def test_info_and_json(run, photos, tmp_path):
     facts = json.loads(result.output)
     assert facts["width"] == 33 and facts["height"] == 17 and facts["quality"] == 2
     assert facts["bytes"] == aec.stat().st_size
-    assert "factorized q2" in run("info", aec).output
+    assert "hyperprior q2" in run("info", aec).output  # the default family
 
 
 def test_models_json(run):
     rows = json.loads(run("models", "--json").output)
-    assert [(r["model_id"], r["quality"]) for r in rows] == [("factorized", 1), ("factorized", 2)]
+    expected = [(family, q) for family in ("factorized", "hyperprior") for q in (1, 2)]
+    assert [(r["model_id"], r["quality"]) for r in rows] == expected
 
 
 def test_unknown_quality_is_one_line(run, photos):

@@ -106,7 +106,7 @@ def test_tampered_checkpoint_is_refused(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.setenv("AECODEC_CHECKPOINTS", str(zoo))
     src = tmp_path / "p.png"
     Image.fromarray(natural_like(8, 8), "RGB").save(src)
-    result = CliRunner().invoke(main, ["encode", str(src), "-q", "1"])
+    result = CliRunner().invoke(main, ["encode", str(src), "-q", "1", "--model", "factorized"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith("error: checkpoint tiny-q1.pt is corrupted") and result.stderr.count("\n") == 1
     assert "sha256" in result.stderr and not src.with_suffix(".aec").exists()

@@ -27,8 +27,11 @@ def psnr(a, b):
     return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
-def test_all_eight_qualities_are_shipped():
-    assert [(e.model_id, e.quality) for e in ENTRIES] == [("factorized", q) for q in range(1, 9)]
+FAMILIES = ("factorized", "hyperprior")
+
+
+def test_all_eight_qualities_of_both_families_are_shipped():
+    assert sorted((e.model_id, e.quality) for e in ENTRIES) == [(f, q) for f in FAMILIES for q in range(1, 9)]
 
 
 def test_shipped_files_fit_the_budget():
@@ -36,10 +39,11 @@ def test_shipped_files_fit_the_budget():
     assert total <= 50 * 1024 * 1024
 
 
-def test_rate_and_quality_rise_with_the_level():
+@pytest.mark.parametrize("family", FAMILIES)
+def test_rate_and_quality_rise_with_the_level(family):
     photo = sample_photo()
     points = []
-    for entry in ENTRIES:
+    for entry in (e for e in ENTRIES if e.model_id == family):
         model = codec.load_model(entry.model_id, entry.quality)
         data = model.compress(photo)
         decoded = np.asarray(model.decompress(data))
