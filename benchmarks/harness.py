@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
+from codec.files import atomic_path
 from codec.zoo import DEFAULT_MODEL_ID
 
 from .codecs import Codec, make_codec
@@ -57,12 +57,8 @@ class ResultCache:
     def put(self, codec: Codec, image: BenchImage, row: dict) -> None:
         if self.folder is None:
             return
-        path = self._path(codec, image)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(row, f)
-        os.replace(tmp, path)
+        with atomic_path(self._path(codec, image), suffix=".tmp") as tmp:
+            tmp.write_text(json.dumps(row))
 
 
 def measure_one(codec: Codec, image: BenchImage) -> dict:

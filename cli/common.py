@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from codec.errors import AECodecError
+from codec.files import atomic_path
 
 
 def output_paths(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
@@ -42,17 +41,9 @@ def check_writable(src: Path, dst: Path, force: bool) -> None:
         raise AECodecError(f"{dst} exists (use --force to overwrite)")
 
 
-@contextmanager
 def atomic_output(path: Path):
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return atomic_path(path, suffix=".part")
 
 
 def progress(items, label: str):

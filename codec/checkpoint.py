@@ -8,14 +8,13 @@ weights as float16 (half the size) and carry entropy tables computed from exactl
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .config import ModelConfig
 from .errors import CheckpointError
+from .files import atomic_path
 from .model import build_model
 
 FINAL_FORMAT = "aecodec-model"
@@ -33,16 +32,8 @@ def sha256_file(path: str | Path) -> str:
 
 def atomic_torch_save(obj: dict, path: str | Path) -> None:
     """Save to a temporary file beside ``path`` and rename it into place, so no reader ever sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".tmp") as tmp:
+        torch.save(obj, tmp)
 
 
 def safe_load(path: str | Path) -> dict:

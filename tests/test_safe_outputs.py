@@ -3,7 +3,9 @@ checkpoint is refused. (test_cli.py covers encode's --force and input rules and 
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 
 import pytest
 from click.testing import CliRunner
@@ -110,3 +112,18 @@ def test_tampered_checkpoint_is_refused(tiny_zoo, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith("error: checkpoint tiny-q1.pt is corrupted") and result.stderr.count("\n") == 1
     assert "sha256" in result.stderr and not src.with_suffix(".aec").exists()
+
+
+def test_finished_files_get_the_usual_permissions(tmp_path, rgb_image):
+    """mkstemp makes owner-only files; what aecodec finishes writing is readable like any new file."""
+    from codec.checkpoint import atomic_torch_save
+
+    old = os.umask(0o022)
+    try:
+        with common.atomic_output(tmp_path / "out.bin") as tmp:
+            tmp.write_bytes(b"data")
+        atomic_torch_save({"x": 1}, tmp_path / "model.pt")
+    finally:
+        os.umask(old)
+    for name in ("out.bin", "model.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
