@@ -29,6 +29,9 @@ DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
     # one aecodec model family by name, so that families can be compared in one run
     "aecodec-factorized": tuple(range(1, 9)),
     "aecodec-hyperprior": tuple(range(1, 9)),
+    # the same with encoder-side refinement (codec/refine.py, its default steps): slow encoding
+    "aecodec-factorized-refined": tuple(range(1, 9)),
+    "aecodec-hyperprior-refined": tuple(range(1, 9)),
 }
 CODEC_NAMES = tuple(DEFAULT_QUALITIES)
 #: What a plain ``aecodec bench`` measures: aecodec (the model chosen by ``model_id``) and the classical codecs.
@@ -91,8 +94,8 @@ def _jpeg2000(quality: int) -> Codec:
     )  # fmt: skip
 
 
-def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec") -> Codec:
-    from codec import container, zoo
+def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec", refine_steps: int = 0) -> Codec:
+    from codec import container, refine, zoo
 
     sha256 = zoo.lookup(model_id, quality, checkpoint_dir).sha256  # cheap: the cache key needs no model
     loaded = []
@@ -101,12 +104,15 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec")
         if not loaded:  # load on first use, so a fully cached run never loads a checkpoint
             from codec.api import load_model
 
-            loaded.append(load_model(model_id, quality, checkpoint_dir=checkpoint_dir))
+            loaded.append(load_model(model_id, quality, checkpoint_dir=checkpoint_dir, refine_steps=refine_steps))
         return loaded[0]
 
+    version = f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}"
+    if refine_steps:
+        version += f" refine {refine_steps} steps lr {refine.DEFAULT_LR} cosine window {refine.WINDOW}"
     # the same calls `aecodec encode` / `aecodec decode` make, so the bytes are those of a .aec file
     return Codec(
-        name, quality, f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}", ".aec",
+        name, quality, version, ".aec",
         lambda rgb: model().compress(Image.fromarray(rgb)),
         lambda data: np.asarray(model().decompress(data).convert("RGB")),
         prepare=model,
@@ -116,7 +122,8 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec")
 def make_codec(name: str, quality: int, *, model_id: str = DEFAULT_MODEL_ID, checkpoint_dir=None) -> Codec:
     """Build codec ``name`` at ``quality``; ``model_id``/``checkpoint_dir`` select aecodec's model.
 
-    ``aecodec-factorized`` / ``aecodec-hyperprior`` name a model family directly, whatever ``model_id`` says.
+    ``aecodec-factorized`` / ``aecodec-hyperprior`` name a model family directly, whatever ``model_id`` says;
+    with ``-refined`` after it, that family encodes with refinement (``codec.refine.DEFAULT_STEPS`` steps).
     """
     if name == "jpeg":
         return _pillow_codec("jpeg", "JPEG", ".jpg", quality)  # Pillow defaults: 4:2:0, baseline
@@ -130,6 +137,11 @@ def make_codec(name: str, quality: int, *, model_id: str = DEFAULT_MODEL_ID, che
         return _jpeg2000(quality)
     if name == "aecodec":
         return _aecodec(quality, model_id, checkpoint_dir)
+    if name.startswith("aecodec-") and name.endswith("-refined") and name in CODEC_NAMES:
+        from codec.refine import DEFAULT_STEPS
+
+        family = name.removeprefix("aecodec-").removesuffix("-refined")
+        return _aecodec(quality, family, checkpoint_dir, name, refine_steps=DEFAULT_STEPS)
     if name.startswith("aecodec-") and name in CODEC_NAMES:
         return _aecodec(quality, name.removeprefix("aecodec-"), checkpoint_dir, name)
     raise ValueError(f"unknown codec {name!r}; valid: {', '.join(CODEC_NAMES)}")

@@ -10,7 +10,8 @@ from codec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
 
 CODECS_HELP = (
     "Comma-separated: aecodec (the --model family), jpeg, webp, avif, jxl, jpeg2000; aecodec-factorized and "
-    "aecodec-hyperprior name a family, to compare families in one run."
+    "aecodec-hyperprior name a family, to compare families in one run; aecodec-factorized-refined and "
+    "aecodec-hyperprior-refined encode with refinement (see `aecodec encode --refine`; slow)."
 )
 
 

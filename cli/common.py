@@ -53,6 +53,26 @@ def progress(items, label: str):
     return tqdm(items, desc=label, unit="img", file=sys.stderr, disable=len(items) < 2 or None, leave=False)
 
 
+@contextmanager
+def step_progress(label: str, enabled: bool = True):
+    """Yield an ``on_step(done, total)`` callback that draws a bar over the steps of one long job (shown only
+    when stderr is a terminal), or None when not ``enabled``; the bar goes away when the block ends."""
+    from tqdm.auto import tqdm
+
+    bars = []
+
+    def on_step(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=label, unit="step", file=sys.stderr, disable=None, leave=False))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        yield on_step if enabled else None
+    finally:
+        for bar in bars:
+            bar.close()
+
+
 def report(message: str, bar=None) -> None:
     if bar is not None and not bar.disable:
         bar.write(message, file=sys.stdout)

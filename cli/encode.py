@@ -19,9 +19,13 @@ from . import common
               help="1 = smallest files .. 8 = best quality.")  # fmt: skip
 @click.option("--model", "model_id", default=DEFAULT_MODEL_ID, show_default=True,
               help="Model family, e.g. factorized or hyperprior (see `aecodec models`).")  # fmt: skip
+@click.option("--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Optimise the latent of each image for N steps before coding it (30 is a good choice): "
+                   "smaller files at better quality for ~N times the decoder's work more encoding time. "
+                   "Decoding is unchanged.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
-def encode(images, output, out_dir, quality, model_id, device, force):
+def encode(images, output, out_dir, quality, model_id, refine_steps, device, force):
     """Compress IMAGE files into .aec files (default: beside each input, same name, .aec).
 
     Any image Pillow reads works. Grayscale stays grayscale, alpha is kept losslessly, EXIF orientation is
@@ -32,7 +36,7 @@ def encode(images, output, out_dir, quality, model_id, device, force):
 
     targets = common.output_paths(images, output, out_dir, ".aec")
     try:
-        codec = load_model(model_id, quality, device=device)
+        codec = load_model(model_id, quality, device=device, refine_steps=refine_steps)
     except common.user_errors() as exc:
         # The same one-line `error: ...` as every other failure (click would print `Error: ...`).
         common.fail(str(exc))
@@ -46,7 +50,8 @@ def encode(images, output, out_dir, quality, model_id, device, force):
             frames = image.info.get("aecodec_frames", 1)
             if frames > 1:
                 click.echo(f"note: {src} has {frames} frames; only the first is encoded", err=True)
-            data = codec.compress(image)
+            with common.step_progress(f"refining {src.name}", enabled=refine_steps > 0) as on_step:
+                data = codec.compress(image, on_refine=on_step)
             with common.atomic_output(dst) as tmp:
                 tmp.write_bytes(data)
             # The size that was coded, i.e. after EXIF orientation (a rotated photo swaps width and height).

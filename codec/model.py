@@ -57,6 +57,40 @@ class Autoencoder(CompressionModel):
         """Decode the side strings into what decoding the tiles needs."""
         return None
 
+    # What encoder-side refinement (codec/refine.py) optimises: the latent as the decoder will see it, and
+    # the bits it will cost, both differentiable in y.
+
+    def coded_latent(self, y: torch.Tensor) -> torch.Tensor:
+        """y as the decoder will receive it (rounded the way compress_latent rounds), with the gradient of
+        the identity (straight-through), so a loss on the reconstruction can steer y."""
+        raise NotImplementedError
+
+    def estimated_bits(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Bits each element of the latent costs once coded (differentiable in ``y``), as maps: "y" of y's
+        shape, and for a hyperprior "z" (the side information, 1/4 the size)."""
+        raise NotImplementedError
+
+
+def straight_through_round(values: torch.Tensor) -> torch.Tensor:
+    """round(values) forward, identity backward."""
+    return values + (torch.round(values) - values).detach()
+
+
+def bottleneck_bits(bottleneck: EntropyBottleneck, values: torch.Tensor) -> torch.Tensor:
+    """Bits of each element of ``values`` (1, C, h, w), already quantized, under a factorized
+    EntropyBottleneck (whose likelihood functions take one row of values per channel)."""
+    channels = values.shape[1]
+    rows = values.permute(1, 0, 2, 3).reshape(channels, 1, -1)
+    likelihood = bottleneck.likelihood_lower_bound(bottleneck._likelihood(rows)[0])
+    return -torch.log2(likelihood).reshape(channels, *values.shape[-2:]).unsqueeze(0)
+
+
+def bottleneck_coded(bottleneck: EntropyBottleneck, values: torch.Tensor) -> torch.Tensor:
+    """``values`` rounded as EntropyBottleneck.compress rounds them (to integer offsets from each channel's
+    median), straight-through."""
+    medians = bottleneck._get_medians().reshape(1, -1, 1, 1)
+    return straight_through_round(values - medians) + medians
+
 
 class FactorizedPrior(Autoencoder):
     """Analysis g_a (4 strided convolutions, GDN between them), EntropyBottleneck on y, synthesis g_s
@@ -93,6 +127,12 @@ class FactorizedPrior(Autoencoder):
         # CompressAI's C++ decoder reads past the end of a short or garbage string: check and pad it first.
         strings = entropy.safe_strings([string], self.entropy_bottleneck, tile.shape)
         return self.entropy_bottleneck.decompress(strings, tile.shape)
+
+    def coded_latent(self, y: torch.Tensor) -> torch.Tensor:
+        return bottleneck_coded(self.entropy_bottleneck, y)
+
+    def estimated_bits(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"y": bottleneck_bits(self.entropy_bottleneck, self.coded_latent(y))}
 
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)
