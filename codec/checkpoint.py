@@ -80,6 +80,18 @@ def export_final(model: torch.nn.Module, path: str | Path, metadata: dict) -> di
     return {**metadata, "sha256": sha256_file(path), "bytes": Path(path).stat().st_size}
 
 
+#: Buffers that are constants of the model code, not learned, and always taken from it: the likelihood floor
+#: (1e-9) is 0 in float16, and a floor of 0 lets a bit estimate (training from a shipped model, refinement)
+#: become infinite. Coding never reads them.
+CODE_CONSTANTS = ("likelihood_lower_bound.bound",)
+
+
+def with_code_constants(model: torch.nn.Module, state: dict) -> dict:
+    """``state`` with the :data:`CODE_CONSTANTS` of ``model`` in place of the stored ones."""
+    own = model.state_dict()
+    return {k: (own[k] if k.endswith(CODE_CONSTANTS) and k in own else v) for k, v in state.items()}
+
+
 def load_final(path: str | Path, expected_sha256: str | None = None) -> torch.nn.Module:
     """Load a shipped checkpoint into a ready-to-code model (eval mode, float32, CPU).
 
@@ -104,7 +116,7 @@ def load_final(path: str | Path, expected_sha256: str | None = None) -> torch.nn
     try:
         model = build_model(ModelConfig.from_dict(ckpt["config"]))
         state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-        model.load_state_dict(state)
+        model.load_state_dict(with_code_constants(model, state))
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored config: {exc}") from None
     return model.eval()

@@ -17,11 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import atomic_torch_save, safe_load
+from .checkpoint import atomic_torch_save, safe_load, with_code_constants
 from .config import ModelConfig, TrainConfig
 from .data import CropSampler, center_crops, list_images, split_files
 from .loss import RateDistortionLoss
 from .model import build_model
+from .widen import grow_latent
 
 LOG_FIELDS = (
     "split", "step", "loss", "bpp", "mse", "psnr_db", "aux_loss", "grad_norm", "lr", "elapsed_s", "mpix_per_s",
@@ -85,17 +86,23 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Start from another run's weights (training or final checkpoint), e.g. to fine-tune to a new lambda.
 
     From a model of another family (a factorized run starting a hyperprior) only the transforms g_a and g_s
-    are taken, where their shapes agree: the new parts (hyper-transforms, entropy models) start fresh.
+    are taken, where their shapes agree: the new parts (hyper-transforms, entropy models) start fresh. From a
+    model of the same family with fewer latent channels M, the latent grows (codec/widen.py): the new model
+    starts out coding every image exactly as the old one did.
     """
     ckpt = safe_load(path)
     state = ckpt.get("model", ckpt.get("state_dict"))
     if state is None:
         raise ValueError(f"{path} holds no model weights")
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    state = with_code_constants(model, {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     source = ckpt.get("model_config", ckpt.get("config")) or {}
     family = source.get("family", model.config.family)
     if family == model.config.family:
-        model.load_state_dict(state)
+        source_M = source.get("M", model.config.M)
+        if source_M != model.config.M and source.get("N", model.config.N) == model.config.N:
+            grow_latent(model, state, source_M)
+        else:
+            model.load_state_dict(state)
         return
     own = model.state_dict()
     transforms = ("g_a.", "g_s.")

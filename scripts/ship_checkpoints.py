@@ -8,7 +8,11 @@ config, lambda, steps and the training data, measure its Kodak bpp/PSNR with the
     python scripts/ship_checkpoints.py --runs runs/hyper --model-id hyperprior --from-family factorized \
         --earlier runs/hyper-frozen --kodak ../shared/data/kodak    # started from the factorized models
 
-Other model families already in the MANIFEST are kept.
+Other model families, and the other qualities of this one, already in the MANIFEST are kept. A quality
+fine-tuned from another shipped quality of the same family inherits that model's steps and time:
+
+    python scripts/ship_checkpoints.py --runs runs/low/hyperprior --model-id hyperprior --qualities 1 \
+        --shipped-parents 1:2 --kodak ../shared/data/kodak     # RUNS/q1 started from the shipped q2
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ def main() -> None:
     parser.add_argument("--from-family", default=None,
                         help="each quality started from this shipped family's model of the same quality "
                         "(its steps and time, from the MANIFEST, are inherited); no --stages then")
+    parser.add_argument("--shipped-parents", nargs="*", default=[], metavar="Q:P",
+                        help="quality Q started from this family's shipped model of quality P (its steps and "
+                        "time, from the MANIFEST, are inherited); no --stages then")
     parser.add_argument("--earlier", type=Path, nargs="*", default=[],
                         help="run folders whose q<Q> runs each quality's run continued (their steps and time "
                         "are inherited), e.g. the frozen-transform stage of a hyperprior")
@@ -53,7 +60,9 @@ def main() -> None:
     manifest_path = out_dir / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"format": 1, "models": {}}
     inherited = manifest["models"][args.from_family]["qualities"] if args.from_family else {}
-    stages = [] if args.from_family else args.stages or [args.runs / "base"]
+    shipped = manifest["models"].get(args.model_id, {}).get("qualities", {})
+    shipped_parents = {int(q): str(p) for q, p in (item.split(":") for item in args.shipped_parents)}
+    stages = [] if args.from_family or shipped_parents else args.stages or [args.runs / "base"]
 
     logs_dir = REPO / "benchmarks" / "results" / "training"
     logs_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +78,7 @@ def main() -> None:
         steps, seconds = lineage(parents[q]) if q in parents else (0, 0.0)
         return steps + state["step"], seconds + state["elapsed_s"]
 
-    table = {}
+    table = dict(shipped)
     for q in args.qualities:
         run = args.runs / f"q{q}"
         state = safe_load(run / "last.pt")
@@ -79,6 +88,9 @@ def main() -> None:
         ft_steps, ft_seconds = lineage(q)
         if inherited:  # started from another family's model of this quality: its training is the base
             base_steps, base_seconds = inherited[str(q)]["steps"], inherited[str(q)]["train_seconds"]
+        if q in shipped_parents:  # started from another shipped quality of this family
+            parent = shipped[shipped_parents[q]]
+            base_steps, base_seconds = parent["steps"], parent["train_seconds"]
         for earlier in (safe_load(folder / f"q{q}" / "last.pt") for folder in args.earlier):
             ft_steps, ft_seconds = ft_steps + earlier["step"], ft_seconds + earlier["elapsed_s"]
         meta = {
@@ -86,8 +98,8 @@ def main() -> None:
             "steps": base_steps + ft_steps,
             "base_steps": base_steps,
             "finetune_steps": ft_steps,
-            "finetuned_from": f"q{parents[q]}" if q in parents else (
-                f"{args.from_family}-q{q}" if args.from_family else "base"),
+            "finetuned_from": f"q{parents.get(q) or shipped_parents.get(q)}" if q in parents or q in shipped_parents
+            else (f"{args.from_family}-q{q}" if args.from_family else "base"),
             "train_seconds": round(base_seconds + ft_seconds),
             "device": "cpu (2 cores)",
             "data": "shared/data/train (525 photos: CBSD432 + Urban100 halved), 5% held out by name hash",
@@ -109,7 +121,7 @@ def main() -> None:
         plot_log(logs_dir / name)
 
     manifest["models"][args.model_id] = {"description": DESCRIPTIONS.get(args.model_id, args.model_id),
-                                         "qualities": table}
+                                         "qualities": {k: table[k] for k in sorted(table, key=int)}}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     if args.kodak:
         # the per-quality Kodak figures `aecodec models` shows; the full comparison is `aecodec bench`

@@ -1,28 +1,37 @@
 """Recipe of the shipped checkpoints: shared base training, then short fine-tunes to each quality's lambda.
 
 Sharing the base runs is what makes eight models affordable on a 2-core CPU: the transforms learn to
-reconstruct images once, and each quality only adapts its rate-distortion balance. The shipped set:
+reconstruct images once, and each quality only adapts its rate-distortion balance. The shipped set was
+trained on the ladder before 2026-11-30 (codec/config.py): its quality numbers are one lower than today's for
+lambdas 0.0018-0.0483 (earlier q1-q6 are today's q2-q7; earlier q7, lambda 0.0932, was dropped), so the
+commands below give lambdas, and the --qualities of the fine-tunes are today's numbers:
 
-    python scripts/train_ladder.py base --data ../shared/data/train --runs runs/ladder          # 5000 steps, q5
+    python scripts/train_ladder.py base --data ../shared/data/train --runs runs/ladder          # 5000 steps, 0.025
     python scripts/train_ladder.py base --data ../shared/data/train --runs runs/long --steps 10000 \
-        --base-quality 7 --base-lr 3e-4 --init-from runs/ladder/base/last.pt --compile
+        --base-lambda 0.0932 --base-lr 3e-4 --init-from runs/ladder/base/last.pt --compile
     # then, per quality, from the base or from the quality above it (two chains ran side by side, 1 thread each):
     python scripts/train_ladder.py finetune --data ../shared/data/train --runs runs/long4 --base-dir runs/long/base \
-        --qualities 8 --steps 1200 --threads 1 --compile     # chain A: q8<base 1200, q6<base 1500, q4<q6 2000,
-                                                             #          q2<q4 3000
-                                                             # chain B: q7<base 1000, q5<base 1500, q3<q5 2000,
-                                                             #          q1<q3 3000
+        --qualities 8 --steps 1200 --threads 1 --compile     # chain A: q8<base 1200, q7<base 1500, q5<q7 2000,
+                                                             #          q3<q5 3000
+                                                             # chain B: (0.0932<base 1000), q6<base 1500,
+                                                             #          q4<q6 2000, q2<q4 3000
     python scripts/ship_checkpoints.py --runs runs/long4 --kodak ../shared/data/kodak \
-        --stages runs/ladder/base runs/long/base --parents 4:6 2:4 3:5 1:3
+        --stages runs/ladder/base runs/long/base --parents 5:7 3:5 4:6 2:4
 
 The hyperprior family starts each quality from the shipped factorized model of that quality: its transforms
 g_a and g_s are kept, the hyper-transforms and the Gaussian conditional start fresh (two workers side by side):
 
     python scripts/train_ladder.py hyperprior --data ../shared/data/train --runs runs/hyper \
-        --qualities 3 1 5 7 --steps 3000 --threads 1 --compile
+        --qualities 4 2 6 --steps 3000 --threads 1 --compile
     # then all parts together at a low learning rate, from those runs:
     python scripts/train_ladder.py joint --data ../shared/data/train --runs runs/hyper-joint --base-dir runs/hyper \
-        --qualities 3 1 5 7 --steps 1000 --threads 1 --compile
+        --qualities 4 2 6 --steps 1000 --threads 1 --compile
+
+Quality 1 (lambda 0.0009) of both families is a fine-tune of the shipped quality 2, with the plain trainer:
+
+    aecodec train ../shared/data/train --out runs/low/hyperprior/q1 --lambda 0.0009 --preset hyperprior-small \
+        --steps 3000 --lr 1e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q2.pt --compile --seed 201
+    # factorized: --preset small --lr 2e-4 --init-from checkpoints/factorized-q2.pt
 """
 
 from __future__ import annotations
@@ -35,13 +44,13 @@ import torch
 from codec.config import TrainConfig, lambda_for_quality, preset
 from codec.train import fit
 
-BASE_QUALITY = 5
+BASE_LAMBDA = 0.025  # quality 6's
 REPO = Path(__file__).resolve().parent.parent
 
 
-def base_config(steps: int, quality: int = BASE_QUALITY, lr: float = 5e-4, compile: bool = False) -> TrainConfig:
+def base_config(steps: int, lmbda: float = BASE_LAMBDA, lr: float = 5e-4, compile: bool = False) -> TrainConfig:
     return TrainConfig(
-        lmbda=lambda_for_quality(quality), steps=steps, batch_size=16, crop_size=128,
+        lmbda=lmbda, steps=steps, batch_size=16, crop_size=128,
         lr=lr, warmup_steps=200, final_lr_ratio=0.1, val_every=500, log_every=50, compile=compile,
     )  # fmt: skip
 
@@ -79,7 +88,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--base-quality", type=int, default=BASE_QUALITY, help="lambda of the base run")
+    parser.add_argument("--base-lambda", type=float, default=BASE_LAMBDA, help="lambda of the base run")
     parser.add_argument("--base-lr", type=float, default=5e-4)
     parser.add_argument("--init-from", type=Path, default=None, help="start the base run from these weights")
     parser.add_argument("--base-dir", type=Path, default=None, help="base run folder (default RUNS/base)")
@@ -90,7 +99,7 @@ def main() -> None:
     architecture = preset(args.preset or ("small" if args.stage in ("base", "finetune") else "hyperprior-small"))
     base_dir = args.base_dir or args.runs / "base"
     if args.stage == "base":
-        config = base_config(args.steps or 5000, args.base_quality, args.base_lr, args.compile)
+        config = base_config(args.steps or 5000, args.base_lambda, args.base_lr, args.compile)
         fit(args.data, base_dir, architecture, config, init_from=args.init_from, progress=False)
         return
     if args.stage == "hyperprior":

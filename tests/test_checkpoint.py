@@ -52,3 +52,20 @@ def test_weights_are_float16_on_disk_and_tables_frozen(tiny_zoo):
     floats = [v for v in state.values() if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float16 for v in floats)
     assert state["entropy_bottleneck._quantized_cdf"].numel() > 0
+
+
+def test_likelihood_floors_survive_float16_storage(tiny_zoo, tmp_path):
+    """The 1e-9 likelihood floor is 0 in float16; loaded as 0, a bit estimate of a far-out value is infinite
+    (fine-tuning a shipped model, or refining a latent, then turns into NaN)."""
+    from codec.train import load_initial_weights
+    from codec.config import preset
+    from codec.model import build_model
+
+    stored = torch.load(tiny_zoo / "tiny-q1.pt", weights_only=True)["state_dict"]
+    assert float(stored["entropy_bottleneck.likelihood_lower_bound.bound"]) == 0.0  # what float16 keeps
+    fine_tune = build_model(preset("tiny"))
+    load_initial_weights(fine_tune, tiny_zoo / "tiny-q1.pt")
+    for model in (load_final(tiny_zoo / "tiny-q1.pt"), fine_tune):
+        assert float(model.entropy_bottleneck.likelihood_lower_bound.bound) == pytest.approx(1e-9)
+        far = torch.full((1, model.config.M, 2, 2), 1e4)
+        assert torch.isfinite(model.estimated_bits(far)["y"]).all()
