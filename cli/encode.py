@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from codec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
+from codec.zoo import DEFAULT_MODEL_ID, DEFAULT_QUALITY  # light: the zoo module imports no torch
 
 from . import common
 
@@ -15,12 +15,12 @@ from . import common
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (single input only).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the .aec files.")
-@click.option("-q", "--quality", type=click.IntRange(1, 8), default=5, show_default=True,
+@click.option("-q", "--quality", type=click.IntRange(1, 8), default=DEFAULT_QUALITY, show_default=True,
               help="1 = smallest files .. 8 = best quality.")  # fmt: skip
 @click.option("--model", "model_id", default=DEFAULT_MODEL_ID, show_default=True,
               help="Model family, e.g. factorized or hyperprior (see `aecodec models`).")  # fmt: skip
 @click.option("--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
-              help="Optimise the latent of each image for N steps before coding it (30 is a good choice): "
+              help="Optimise the latent of each image for N steps before coding it (the benchmarks use 40): "
                    "smaller files at better quality for ~N times the decoder's work more encoding time. "
                    "Decoding is unchanged.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")

@@ -111,6 +111,12 @@ def test_models_json(run):
     assert [(r["model_id"], r["quality"]) for r in rows] == expected
 
 
+def test_encode_defaults_to_the_zoo_default_quality(run):
+    from codec.zoo import DEFAULT_QUALITY
+
+    assert f"[default: {DEFAULT_QUALITY};" in " ".join(run("encode", "--help").output.split())
+
+
 def test_unknown_quality_is_one_line(run, photos):
     result = run("encode", photos[0], "-q", 7)
     assert result.exit_code == 1 and "available: 1, 2" in result.output
