@@ -32,6 +32,11 @@ Quality 1 (lambda 0.0009) of both families is a fine-tune of the shipped quality
     aecodec train ../shared/data/train --out runs/low/hyperprior/q1 --lambda 0.0009 --preset hyperprior-small \
         --steps 3000 --lr 1e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q2.pt --compile --seed 201
     # factorized: --preset small --lr 2e-4 --init-from checkpoints/factorized-q2.pt
+
+Hyperprior quality 8 is the M=128 model with its latent grown to 256 channels (codec/widen.py), trained on:
+
+    aecodec train ../shared/data/train --out runs/wide/q8-m256 --lambda 0.18 --preset hyperprior-wide \
+        --steps 7000 --lr 2e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q8.pt --compile --seed 301
 """
 
 from __future__ import annotations
