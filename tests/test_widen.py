@@ -87,3 +87,17 @@ def test_a_latent_cannot_shrink_or_change_its_hidden_width():
     other_n = build_model(ModelConfig(family="factorized", N=12, M=6)).state_dict()
     with pytest.raises(ValueError, match="does not grow"):
         grow_latent(build_model(ModelConfig(family="factorized", N=8, M=10)), other_n, source_M=6)
+
+
+def test_grown_factorized_channels_start_nearly_free():
+    """The new channels' densities are narrow and centred: their near-zero values cost almost no bits."""
+    narrow = _trained_looking("factorized", M=6).eval()
+    wide = build_model(ModelConfig(family="factorized", N=8, M=10))
+    grow_latent(wide, narrow.state_dict(), source_M=6)
+    wide.eval()
+    x = _image(3)
+    with torch.no_grad():
+        y_new = wide.g_a(x)[:, 6:]
+        new_bits = -torch.log2(wide(x)["likelihoods"]["y"][:, 6:]).sum()
+    assert y_new.abs().max() < 0.5  # they all round to 0 ...
+    assert new_bits / y_new.numel() < 0.05  # ... and a fresh (init_scale 10) density would charge ~4 bits each
