@@ -33,10 +33,15 @@ Quality 1 (lambda 0.0009) of both families is a fine-tune of the shipped quality
         --steps 3000 --lr 1e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q2.pt --compile --seed 201
     # factorized: --preset small --lr 2e-4 --init-from checkpoints/factorized-q2.pt
 
-Hyperprior quality 8 is the M=128 model with its latent grown to 256 channels (codec/widen.py), trained on:
+The top qualities are the M=128 models with their latent grown to 256 channels (codec/widen.py), trained on
+(each beside another run, one thread each; runs/ is the ship script's --runs, with a q<Q> link per run):
 
     aecodec train ../shared/data/train --out runs/wide/q8-m256 --lambda 0.18 --preset hyperprior-wide \
         --steps 7000 --lr 2e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q8.pt --compile --seed 301
+    # hyperprior q7: --lambda 0.0483 --steps 5500 --seed 302; q6: --lambda 0.025 --steps 3500 --seed 304
+    # factorized (--preset wide): q8 --lambda 0.18 --steps 5500 --seed 303; q7 --lambda 0.0483 --steps 3500 --seed 305
+    python scripts/ship_checkpoints.py --runs runs/ship-wide/hyperprior --model-id hyperprior --qualities 7 \
+        --shipped-parents 7:7 --kodak ../shared/data/kodak
 """
 
 from __future__ import annotations
