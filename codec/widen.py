@@ -98,7 +98,7 @@ def _narrow_new_densities(model: nn.Module, grown_dims: dict[str, list[int]], so
 
     A fresh EntropyBottleneck density is wide (init_scale 10) and, through its random biases, off centre: on
     factorized q8 grown to M=256 it charged the new, nearly all-zero channels 2.7 bpp on held-out crops (1.64 ->
-    4.34); copying the most peaked old channel's density still 0.3. At NEW_DENSITY_SCALE with zero biases
+    4.34); copying the most peaked old channel's density still +0.5. At NEW_DENSITY_SCALE with zero biases
     (an odd cumulative, so a density symmetric about 0): +0.016 bpp rounded, +0.17 with training's uniform noise.
     """
     prefix = "entropy_bottleneck."
