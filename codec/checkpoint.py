@@ -2,12 +2,17 @@
 
 Both are plain ``torch.save`` dicts of tensors, numbers and strings, read back with
 ``torch.load(weights_only=True)``, which refuses to unpickle arbitrary objects. Final checkpoints store float
-weights as float16 (half the size) and carry entropy tables computed from exactly those rounded weights.
+weights as float16 (half the size) and carry entropy tables computed from exactly those rounded weights; they
+are written zlib-compressed behind a short magic (``torch.save`` stores its zip members uncompressed, and the
+int32 CDF tables shrink about tenfold: a scale-hyperprior file goes from 4.8 to 3.7 MB). Files without the
+magic, training checkpoints and final checkpoints from before compression, are read as they are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import zlib
 from pathlib import Path
 
 import torch
@@ -19,6 +24,10 @@ from .model import build_model
 
 FINAL_FORMAT = "aecodec-model"
 FINAL_FORMAT_VERSION = 1
+#: Starts a zlib-compressed checkpoint; a plain ``torch.save`` file starts with "PK" (a zip archive).
+COMPRESSED_MAGIC = b"\x89AECZ\r\n"
+#: Decompressed size past which a file is refused rather than inflated (shipped models are under 10 MB).
+MAX_CHECKPOINT_BYTES = 1 << 30
 
 
 def sha256_file(path: str | Path) -> str:
@@ -36,18 +45,49 @@ def atomic_torch_save(obj: dict, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
-def safe_load(path: str | Path) -> dict:
-    """Load a checkpoint dict without unpickling arbitrary objects."""
+def atomic_compressed_save(obj: dict, path: str | Path) -> None:
+    """Like :func:`atomic_torch_save`, but the file is :data:`COMPRESSED_MAGIC` and the zlib-compressed
+    ``torch.save`` bytes."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path, suffix=".tmp") as tmp:
+        tmp.write_bytes(COMPRESSED_MAGIC + zlib.compress(buffer.getvalue(), 9))
+
+
+def _inflate(data: bytes, path: str | Path) -> bytes:
+    """The ``torch.save`` bytes of a compressed checkpoint's stream (what follows the magic), refusing damaged
+    or oversized streams."""
+    inflater = zlib.decompressobj()
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        raw = inflater.decompress(data, MAX_CHECKPOINT_BYTES)
+    except zlib.error as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: damaged compressed data ({exc})") from None
+    if inflater.unconsumed_tail:
+        raise CheckpointError(f"cannot read checkpoint {path}: more than {MAX_CHECKPOINT_BYTES} bytes inflated")
+    if not inflater.eof:
+        raise CheckpointError(f"cannot read checkpoint {path}: compressed data is truncated")
+    return raw
+
+
+def safe_load(path: str | Path) -> dict:
+    """Load a checkpoint dict (compressed or plain) without unpickling arbitrary objects."""
+    try:
+        with open(path, "rb") as f:
+            compressed = f.read(len(COMPRESSED_MAGIC)) == COMPRESSED_MAGIC
+            source = io.BytesIO(_inflate(f.read(), path)) if compressed else path
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged or hostile files
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
 
 
 def export_final(model: torch.nn.Module, path: str | Path, metadata: dict) -> dict:
-    """Write a shipped checkpoint: float16 weights, entropy tables frozen from those weights, no optimizer.
+    """Write a shipped checkpoint: float16 weights, entropy tables frozen from those weights, no optimizer,
+    zlib-compressed.
 
     Args:
         model: a trained model with a ``config`` attribute.
@@ -67,7 +107,7 @@ def export_final(model: torch.nn.Module, path: str | Path, metadata: dict) -> di
     state = {
         k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()
     }
-    atomic_torch_save(
+    atomic_compressed_save(
         {
             "format": FINAL_FORMAT,
             "format_version": FINAL_FORMAT_VERSION,

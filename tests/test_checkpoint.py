@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from codec.checkpoint import load_final, sha256_file
+from codec.checkpoint import COMPRESSED_MAGIC, atomic_torch_save, load_final, safe_load, sha256_file
 from codec.errors import CheckpointError
 
 
@@ -48,7 +48,7 @@ def test_missing_checkpoint(tmp_path):
 
 
 def test_weights_are_float16_on_disk_and_tables_frozen(tiny_zoo):
-    state = torch.load(tiny_zoo / "tiny-q1.pt", weights_only=True)["state_dict"]
+    state = safe_load(tiny_zoo / "tiny-q1.pt")["state_dict"]
     floats = [v for v in state.values() if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float16 for v in floats)
     assert state["entropy_bottleneck._quantized_cdf"].numel() > 0
@@ -61,7 +61,7 @@ def test_likelihood_floors_survive_float16_storage(tiny_zoo, tmp_path):
     from codec.config import preset
     from codec.model import build_model
 
-    stored = torch.load(tiny_zoo / "tiny-q1.pt", weights_only=True)["state_dict"]
+    stored = safe_load(tiny_zoo / "tiny-q1.pt")["state_dict"]
     assert float(stored["entropy_bottleneck.likelihood_lower_bound.bound"]) == 0.0  # what float16 keeps
     fine_tune = build_model(preset("tiny"))
     load_initial_weights(fine_tune, tiny_zoo / "tiny-q1.pt")
@@ -69,3 +69,29 @@ def test_likelihood_floors_survive_float16_storage(tiny_zoo, tmp_path):
         assert float(model.entropy_bottleneck.likelihood_lower_bound.bound) == pytest.approx(1e-9)
         far = torch.full((1, model.config.M, 2, 2), 1e4)
         assert torch.isfinite(model.estimated_bits(far)["y"]).all()
+
+
+def test_final_checkpoints_are_compressed_and_plain_ones_still_load(tiny_zoo, tmp_path):
+    """Shipped files are zlib-compressed (the CDF tables shrink tenfold); a plain torch.save file of the same
+    dict, the format of older shipped files, loads into a model that codes identically."""
+    compressed = tiny_zoo / "tiny-hyperprior-q1.pt"
+    assert compressed.read_bytes().startswith(COMPRESSED_MAGIC)
+    plain = tmp_path / "plain.pt"
+    atomic_torch_save(safe_load(compressed), plain)
+    assert compressed.stat().st_size < plain.stat().st_size
+    x = torch.rand(1, 3, 64, 64)
+    streams = [load_final(path).compress(x) for path in (compressed, plain)]
+    assert streams[0] == streams[1]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_damaged_compressed_checkpoint_is_refused(tiny_zoo, tmp_path, damage):
+    data = bytearray((tiny_zoo / "tiny-q1.pt").read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(COMPRESSED_MAGIC) + 1] ^= 0xFF  # zlib header: the stream is refused at once
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_final(path)
