@@ -35,8 +35,12 @@ import click
 @click.option("--freeze-transforms", is_flag=True,
               help="Train only the entropy model, keeping g_a and g_s as --init-from gave them (a hyperprior "
                    "starting from a trained factorized model).")  # fmt: skip
+@click.option("--rounded-synthesis/--noisy-synthesis", default=False, show_default=True,
+              help="Feed the synthesis transforms the latents rounded as the decoder will (straight-through "
+                   "gradient) rather than with training's uniform noise; the rate is estimated with noise "
+                   "either way.")  # fmt: skip
 def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_size, lr, warmup_steps, val_every,
-          init_from, resume, device, seed, compile_, freeze_transforms):  # fmt: skip
+          init_from, resume, device, seed, compile_, freeze_transforms, rounded_synthesis):  # fmt: skip
     """Train on the photos in DATA_DIR (5% held out for validation) and export OUT/final.pt.
 
     Give either --quality or --lambda. Interrupt at any time: running the same command again resumes.
@@ -61,7 +65,7 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
         config = TrainConfig(
             lmbda=lmbda, steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr,
             warmup_steps=warmup_steps, val_every=val_every, seed=seed, compile=compile_,
-            freeze_transforms=freeze_transforms,
+            freeze_transforms=freeze_transforms, rounded_synthesis=rounded_synthesis,
         )  # fmt: skip
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -109,6 +109,9 @@ class TrainConfig:
             to 1.7x more pixels per second for the "small" preset, after about 45 s of compilation).
         freeze_transforms: keep the analysis and synthesis transforms (g_a, g_s) fixed and train only the
             entropy model: how a hyperprior starts from a trained factorized model without first undoing it.
+        rounded_synthesis: the synthesis transforms see the latents rounded, as the decoder will (gradient
+            straight through), while the rate is still estimated on latents plus uniform noise ("mixed"
+            quantization, Minnen & Singh 2020). Off, they see the noisy latents, which no decoder ever gets.
     """
 
     lmbda: float = QUALITY_LAMBDAS[5]
@@ -127,6 +130,7 @@ class TrainConfig:
     seed: int = 0
     compile: bool = False
     freeze_transforms: bool = False
+    rounded_synthesis: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_size % 16 or self.val_crop % 16:

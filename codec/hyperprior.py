@@ -82,12 +82,17 @@ class ScaleHyperprior(Autoencoder):
         )  # fmt: skip
         init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> dict:
+    def forward(self, x: torch.Tensor, rounded_synthesis: bool = False) -> dict:
+        """As FactorizedPrior.forward; with ``rounded_synthesis`` in training, h_s and g_s both get their
+        inputs (z, y) rounded as the decoder will, while the likelihoods stay those of the noisy values."""
         y = self.g_a(x)
         z = self.h_a(torch.abs(y))
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales = self.h_s(z_hat)
+        rounded = rounded_synthesis and self.training
+        scales = self.h_s(bottleneck_coded(self.entropy_bottleneck, z) if rounded else z_hat)
         y_hat, y_likelihoods = self.gaussian_conditional(y, scales)
+        if rounded:
+            y_hat = self.coded_latent(y)
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def update(self, scale_table=None, force: bool = False, update_quantiles: bool = False) -> bool:

@@ -109,9 +109,15 @@ class FactorizedPrior(Autoencoder):
         self.g_s = synthesis_transform(N, M)
         init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> dict:
+    def forward(self, x: torch.Tensor, rounded_synthesis: bool = False) -> dict:
+        """Reconstruction and likelihoods; in training the likelihoods are of y plus uniform noise.
+
+        ``rounded_synthesis``: g_s gets y rounded as the decoder will get it (straight-through gradient)
+        instead of the noisy y (see TrainConfig.rounded_synthesis). Eval mode rounds either way."""
         y = self.g_a(x)
         y_hat, y_likelihoods = self.entropy_bottleneck(y)
+        if rounded_synthesis and self.training:
+            y_hat = self.coded_latent(y)
         x_hat = self.g_s(y_hat)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods}}
 

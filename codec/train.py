@@ -219,7 +219,7 @@ def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, pr
         )
 
     step_parts = StepParts(forward, model, criterion, optimizer, aux_optimizer, main_params, aux_params,
-                           config.clip_norm, ctx)  # fmt: skip
+                           config.clip_norm, ctx, config.rounded_synthesis)  # fmt: skip
     if not ctx.is_main:  # the same updates as rank 0, without logging, validation or saving
         for step in range(start_step, config.steps):
             train_step(step_parts, sampler.batch(config.batch_size).to(device), learning_rate(step, config))
@@ -295,6 +295,7 @@ class StepParts:
     aux_params: list
     clip_norm: float
     ctx: distributed.DistributedContext
+    rounded_synthesis: bool = False
 
 
 def train_step(parts: StepParts, x: torch.Tensor, lr: float) -> tuple[dict, torch.Tensor, torch.Tensor]:
@@ -303,7 +304,7 @@ def train_step(parts: StepParts, x: torch.Tensor, lr: float) -> tuple[dict, torc
         group["lr"] = lr
     parts.optimizer.zero_grad(set_to_none=True)
     parts.aux_optimizer.zero_grad(set_to_none=True)
-    losses = parts.criterion(parts.forward(x), x)
+    losses = parts.criterion(parts.forward(x, rounded_synthesis=parts.rounded_synthesis), x)
     losses["loss"].backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(parts.main_params, parts.clip_norm)
     parts.optimizer.step()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -16,6 +17,7 @@ from codec.api import ImageCodec
 from cli.main import main
 from codec.checkpoint import load_final
 from codec.config import TrainConfig, preset
+from codec.model import build_model
 from codec.train import fit
 
 from conftest import natural_like
@@ -46,11 +48,41 @@ def test_a_few_steps_lower_the_loss(photo_dir, tmp_path, name, crop):
     assert (tmp_path / "val_0000040.png").exists() and (tmp_path / "last.pt").exists()
 
 
+@pytest.mark.parametrize("name", ["tiny", "hyperprior-tiny"])
+def test_rounded_synthesis_decodes_what_the_decoder_gets_with_noisy_rates(name):
+    torch.manual_seed(0)
+    model = build_model(preset(name)).train()
+    x = torch.rand(2, 3, 64, 64)
+    torch.manual_seed(1)
+    noisy = model(x)
+    torch.manual_seed(1)
+    rounded = model(x, rounded_synthesis=True)
+    y = model.g_a(x)
+    # the synthesis gets the latent as coded (rounded), the likelihoods are those of the noisy latent
+    assert torch.equal(rounded["x_hat"], model.g_s(model.coded_latent(y).detach()))
+    assert not torch.equal(rounded["x_hat"], noisy["x_hat"])
+    for key, value in noisy["likelihoods"].items():
+        assert torch.equal(rounded["likelihoods"][key], value)
+    # the distortion still trains the analysis (straight-through gradient)
+    ((rounded["x_hat"] - x) ** 2).mean().backward()
+    assert model.g_a[0].weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x)["x_hat"], model(x, rounded_synthesis=True)["x_hat"])
+
+
+def test_training_with_rounded_synthesis_lowers_the_loss(photo_dir, tmp_path):
+    config = TrainConfig(lmbda=0.01, steps=40, batch_size=4, crop_size=32, val_crop=32, lr=1e-3, log_every=10,
+                         val_every=40, val_fraction=0.2, rounded_synthesis=True)  # fmt: skip
+    fit(photo_dir, tmp_path, preset("tiny"), config, progress=False, device="cpu")
+    rows = [r for r in read_log(tmp_path / "log.csv") if r["split"] == "train"]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+
 def test_frozen_transforms_stay_as_given_while_the_entropy_model_learns(photo_dir, tmp_path):
     import torch
 
     from codec.checkpoint import export_final, safe_load
-    from codec.model import build_model
 
     torch.manual_seed(0)
     factorized = build_model(preset("tiny"))
