@@ -63,6 +63,29 @@ def bd_rate_percent(anchor: tuple[list, list], test: tuple[list, list]) -> float
     return float(value)
 
 
+def bd_rate_window_percent(
+    anchor: tuple[list, list], test: tuple[list, list], lo: float, hi: float
+) -> float | None:
+    """BD-rate (%) of ``test`` against ``anchor`` over the fixed PSNR window [lo, hi] dB.
+
+    The same PCHIP curves of log-rate over PSNR as :func:`bd_rate_percent`, but averaged over a window chosen
+    by the caller instead of the range both curves happen to cover: ladders that reach different PSNRs (a
+    model retrained to a higher top quality) are then compared on the same ground. None when either curve
+    does not cover the whole window.
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    if not hi > lo:
+        raise ValueError(f"empty PSNR window [{lo}, {hi}]")
+    mean_log_rate = []
+    for bpp, psnr in (_monotone(*anchor), _monotone(*test)):
+        if len(psnr) < 2 or psnr[0] > lo or psnr[-1] < hi:
+            return None
+        integral = PchipInterpolator(psnr, [math.log(r) for r in bpp]).antiderivative()
+        mean_log_rate.append((integral(hi) - integral(lo)) / (hi - lo))
+    return 100 * (math.exp(mean_log_rate[1] - mean_log_rate[0]) - 1)
+
+
 def curve(points: list[dict]) -> tuple[list[float], list[float]]:
     return [p["bpp"] for p in points], [p["psnr_db"] for p in points]
 

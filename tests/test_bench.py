@@ -110,6 +110,27 @@ def test_bd_rate_of_known_curves():
     assert flat == pytest.approx(0, abs=1e-6)
 
 
+def test_bd_rate_over_a_fixed_window():
+    rate = [0.25, 0.5, 1.0, 2.0]
+    psnr = [28.0, 31.0, 34.0, 37.0]
+    half = [r / 2 for r in rate]
+    assert report.bd_rate_window_percent((rate, psnr), (half, psnr), 29.0, 36.0) == pytest.approx(-50, abs=1e-6)
+    # a curve equal to the anchor up to 34 dB and twice as expensive from 37 dB on: the window decides
+    long_rate, long_psnr = rate + [4.0, 8.0], psnr + [40.0, 43.0]
+    worse_top = rate[:3] + [4.0, 8.0, 16.0]
+    low = report.bd_rate_window_percent((long_rate, long_psnr), (worse_top, long_psnr), 28.0, 31.0)
+    assert low == pytest.approx(0, abs=1e-6)
+    high = report.bd_rate_window_percent((long_rate, long_psnr), (worse_top, long_psnr), 40.0, 43.0)
+    assert high == pytest.approx(100, abs=1e-6)
+    # on the full overlap it agrees with the bjontegaard package's figure
+    full = report.bd_rate_window_percent((rate, psnr), (half, [p + 0.5 for p in psnr]), 28.5, 37.0)
+    assert full == pytest.approx(report.bd_rate_percent((rate, psnr), (half, [p + 0.5 for p in psnr])), abs=0.05)
+    # a curve that does not span the window has no figure there
+    assert report.bd_rate_window_percent((rate, psnr), (rate, psnr), 27.0, 33.0) is None
+    with pytest.raises(ValueError, match="empty PSNR window"):
+        report.bd_rate_window_percent((rate, psnr), (rate, psnr), 33.0, 30.0)
+
+
 def test_published_curves_are_overlaid_and_used_as_anchors(use_tiny_zoo, photo_dir, tmp_path):
     anchors = tmp_path / "anchors.json"
     anchors.write_text(json.dumps({"ref": {"bpp": [0.5, 1, 2, 4, 8], "psnr": [20, 25, 30, 35, 40]}}))
