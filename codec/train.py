@@ -82,6 +82,19 @@ def save_grid(originals: torch.Tensor, recons: torch.Tensor, path: Path, count: 
     save_image(torch.cat([originals[:n], recons[:n]]), path, nrow=n, padding=4, pad_value=1.0)
 
 
+def drop_rows_after(log_path: Path, step: int) -> None:
+    """Keep only the rows of ``log_path`` up to ``step``: a run stopped between two checkpoints logged steps that
+    its resumption trains again, and keeping them would list those steps twice."""
+    with open(log_path, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["step"] and int(row["step"]) <= step]
+    tmp = log_path.with_name(log_path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(log_path)
+
+
 def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Start from another run's weights (training or final checkpoint), e.g. to fine-tune to a new lambda.
 
@@ -198,6 +211,8 @@ def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, pr
     log_path = out_dir / "log.csv"
     if ctx.is_main:
         new_log = not log_path.exists() or state is None
+        if not new_log:
+            drop_rows_after(log_path, start_step)
         log_file = open(log_path, "w" if new_log else "a", newline="")
         writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
         if new_log:

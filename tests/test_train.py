@@ -116,6 +116,23 @@ def test_resume_continues_where_it_stopped(photo_dir, tmp_path):
     assert steps == [2, 4, 6, 8]
 
 
+def test_resume_after_a_stop_between_checkpoints_logs_each_step_once(photo_dir, tmp_path):
+    # a run killed after logging step 6 but before saving it resumes from the checkpoint of step 4
+    def run(steps):
+        config = TrainConfig(lmbda=0.01, steps=steps, batch_size=2, crop_size=32, val_crop=32, log_every=2,
+                             val_every=4)  # fmt: skip
+        fit(photo_dir, tmp_path, preset("tiny"), config, progress=False, device="cpu")
+
+    run(4)
+    saved_at_4 = (tmp_path / "last.pt").read_bytes()
+    run(6)
+    (tmp_path / "last.pt").write_bytes(saved_at_4)
+    run(8)
+    rows = read_log(tmp_path / "log.csv")
+    assert [int(r["step"]) for r in rows if r["split"] == "train"] == [2, 4, 6, 8]
+    assert [int(r["step"]) for r in rows if r["split"] == "val"] == [4, 8]
+
+
 def test_cli_train_exports_a_codec(photo_dir, tmp_path):
     result = CliRunner().invoke(
         main,
