@@ -48,14 +48,15 @@ ship script's --runs, with a q<Q> link per run):
     python scripts/ship_checkpoints.py --runs runs/ship-wide/hyperprior --model-id hyperprior --qualities 7 \
         --shipped-parents 7:7 --kodak ../shared/data/kodak
 
-Qualities 6-8 of both families were then trained 3,500 more steps from those grown models with the synthesis
+Qualities 4-8 of both families were then trained 3,500 more steps from those grown models with the synthesis
 fed the rounded latent (same schedule, two side by side; their runs replace the q<Q> links):
 
     aecodec train ../shared/data/train --out runs/rounded/hq6 --lambda 0.025 --preset hyperprior-wide \
         --steps 3500 --lr 2e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q6.pt --compile --seed 314 \
         --rounded-synthesis
     # factorized q6 (--preset wide, factorized-q6.pt): --seed 315; q7 (--lambda 0.0483): hyperprior --seed 316,
-    #   factorized --seed 317; q8 (--lambda 0.18): hyperprior --seed 318, factorized --seed 319
+    #   factorized --seed 317; q8 (--lambda 0.18): hyperprior --seed 318, factorized --seed 319;
+    #   q5 (--lambda 0.013): hyperprior --seed 320, factorized --seed 321; q4 (--lambda 0.0067): 322, 323
 """
 
 from __future__ import annotations
