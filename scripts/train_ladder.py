@@ -33,7 +33,7 @@ Quality 1 (lambda 0.0009) of both families is a fine-tune of the shipped quality
         --steps 3000 --lr 1e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q2.pt --compile --seed 201
     # factorized: --preset small --lr 2e-4 --init-from checkpoints/factorized-q2.pt
 
-The upper qualities (hyperprior 2-8, factorized 3-8) are the M=128 models with their latent grown to 256
+The upper qualities (hyperprior 2-8, factorized 1-8) are the M=128 models with their latent grown to 256
 channels (codec/widen.py), trained on (each beside another run, one thread each; runs/ship-wide/<family> is the
 ship script's --runs, with a q<Q> link per run):
 
@@ -44,7 +44,8 @@ ship script's --runs, with a q<Q> link per run):
     #   q3: --lambda 0.0035 --steps 3500 --seed 310; q2: --lambda 0.0018 --steps 3500 --seed 312 --rounded-synthesis
     # factorized (--preset wide): q8 --lambda 0.18 --steps 5500 --seed 303; q7 --lambda 0.0483 --steps 3500 --seed 305;
     #   q6: --lambda 0.025 --steps 3500 --seed 307; q5: --lambda 0.013 --steps 5000 --seed 309;
-    #   q4: --lambda 0.0067 --steps 3500 --seed 311; q3: --lambda 0.0035 --steps 3500 --seed 313 --rounded-synthesis
+    #   q4: --lambda 0.0067 --steps 3500 --seed 311; q3: --lambda 0.0035 --steps 3500 --seed 313 --rounded-synthesis;
+    #   q2: --lambda 0.0018 --steps 3500 --seed 324 --rounded-synthesis; q1: --lambda 0.0009 --seed 325 (likewise)
     python scripts/ship_checkpoints.py --runs runs/ship-wide/hyperprior --model-id hyperprior --qualities 7 \
         --shipped-parents 7:7 --kodak ../shared/data/kodak
 
