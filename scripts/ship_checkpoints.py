@@ -106,8 +106,10 @@ def main() -> None:
             "recipe": args.recipe,
         }
         info = export_final(model, out_dir / name, meta)
+        # a re-shipped quality keeps its number before the 2026-11-30 ladder change (the MANIFEST's ladder_note)
+        kept = {key: shipped[str(q)][key] for key in ("earlier_quality",) if key in shipped.get(str(q), {})}
         table[str(q)] = {"file": name, "sha256": info["sha256"], "bytes": info["bytes"],
-                         "config": model.config.to_dict(), **meta}  # fmt: skip
+                         "config": model.config.to_dict(), **meta, **kept}  # fmt: skip
         shutil.copy(run / "log.csv", logs_dir / f"{args.model_id}-q{q}.csv")
         plot_log(logs_dir / f"{args.model_id}-q{q}.csv")
         for folder in args.earlier:

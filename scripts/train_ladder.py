@@ -33,7 +33,7 @@ Quality 1 (lambda 0.0009) of both families is a fine-tune of the shipped quality
         --steps 3000 --lr 1e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q2.pt --compile --seed 201
     # factorized: --preset small --lr 2e-4 --init-from checkpoints/factorized-q2.pt
 
-The upper qualities (hyperprior 2-8, factorized 1-8) are the M=128 models with their latent grown to 256
+All qualities of both families are the M=128 models with their latent grown to 256
 channels (codec/widen.py), trained on (each beside another run, one thread each; runs/ship-wide/<family> is the
 ship script's --runs, with a q<Q> link per run):
 
@@ -46,6 +46,7 @@ ship script's --runs, with a q<Q> link per run):
     #   q6: --lambda 0.025 --steps 3500 --seed 307; q5: --lambda 0.013 --steps 5000 --seed 309;
     #   q4: --lambda 0.0067 --steps 3500 --seed 311; q3: --lambda 0.0035 --steps 3500 --seed 313 --rounded-synthesis;
     #   q2: --lambda 0.0018 --steps 3500 --seed 324 --rounded-synthesis; q1: --lambda 0.0009 --seed 325 (likewise)
+    # hyperprior q1: --lambda 0.0009 --steps 3500 --seed 326 --rounded-synthesis
     python scripts/ship_checkpoints.py --runs runs/ship-wide/hyperprior --model-id hyperprior --qualities 7 \
         --shipped-parents 7:7 --kodak ../shared/data/kodak
 
