@@ -59,6 +59,15 @@ fed the rounded latent (same schedule, two side by side; their runs replace the 
     # factorized q6 (--preset wide, factorized-q6.pt): --seed 315; q7 (--lambda 0.0483): hyperprior --seed 316,
     #   factorized --seed 317; q8 (--lambda 0.18): hyperprior --seed 318, factorized --seed 319;
     #   q5 (--lambda 0.013): hyperprior --seed 320, factorized --seed 321; q4 (--lambda 0.0067): 322, 323
+
+Then a second round the same way, from those models, for the points furthest from JPEG at their own PSNR
+(q8: --steps 5000; each run in its own folder, runs/rounded/hq8b and so on):
+
+    aecodec train ../shared/data/train --out runs/rounded/hq8b --lambda 0.18 --preset hyperprior-wide \
+        --steps 5000 --lr 2e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q8.pt --compile --seed 327 \
+        --rounded-synthesis
+    # factorized q8: --seed 328; factorized q7 (--lambda 0.0483 --steps 3500): --seed 329;
+    #   hyperprior q7: --seed 330; factorized q6 (--lambda 0.025 --steps 3500): --seed 331
 """
 
 from __future__ import annotations
