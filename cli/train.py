@@ -16,8 +16,10 @@ import click
               help="Rate-distortion lambda (instead of --quality).")  # fmt: skip
 @click.option("--preset", default="small", show_default=True,
               help="Architecture: tiny, small, medium, base, wide (factorized prior); hyperprior-tiny, "
-                   "hyperprior-small, hyperprior-base, hyperprior-wide (scale hyperprior). --init-from a model of the "
-                   "same family with fewer latent channels grows its latent (small -> wide).")  # fmt: skip
+                   "hyperprior-small, hyperprior-base, hyperprior-wide (scale hyperprior); hyperprior-mean-tiny, "
+                   "hyperprior-mean-wide (mean-scale). --init-from a model of the same family with fewer latent "
+                   "channels grows its latent (small -> wide); a scale-only hyperprior starts a mean-scale one "
+                   "unchanged (its means start at 0).")  # fmt: skip
 @click.option("--steps", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--crop-size", type=click.IntRange(min=16), default=128, show_default=True,

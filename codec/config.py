@@ -36,24 +36,33 @@ class ModelConfig:
             "hyperprior" the scale hyperprior of the same paper (codec/hyperprior.py).
         N: channels of the hidden layers of the analysis and synthesis transforms.
         M: channels of the latent y (the tensor that is entropy coded).
+        means: hyperprior only: the hyper-synthesis also predicts the mean of each latent element (a
+            "mean-scale" hyperprior, Minnen et al. 2018 without the context model), and the hyper-analysis
+            also sees the sign of y, which |y| hides.
     """
 
     family: str = "factorized"
     N: int = 128
     M: int = 192
+    means: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown model family {self.family!r}; valid: {', '.join(FAMILIES)}")
         if self.N < 1 or self.M < 1:
             raise ValueError(f"channel counts must be positive, got N={self.N}, M={self.M}")
+        if self.means and self.family != "hyperprior":
+            raise ValueError("only a hyperprior can predict means")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not self.means:
+            del data["means"]  # scale-only configs stay as they were before means existed
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {"family", "N", "M"}
+        known = {"family", "N", "M", "means"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
@@ -75,6 +84,9 @@ PRESETS: dict[str, ModelConfig] = {
     # with M=128 can start them, coding exactly as before (codec/widen.py)
     "wide": ModelConfig(N=64, M=256),
     "hyperprior-wide": ModelConfig(family="hyperprior", N=64, M=256),
+    # the same with means (two 1x1 convolutions more, 33k weights): a scale-only model starts it unchanged
+    "hyperprior-mean-tiny": ModelConfig(family="hyperprior", N=8, M=8, means=True),
+    "hyperprior-mean-wide": ModelConfig(family="hyperprior", N=64, M=256, means=True),
 }
 
 

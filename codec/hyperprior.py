@@ -3,7 +3,11 @@ hyperprior"), whose decoder chooses its CDFs with integer arithmetic.
 
 Same analysis and synthesis as the factorized model; a hyper-analysis h_a turns |y| into a hyper-latent z
 (coded with a factorized EntropyBottleneck), and a hyper-synthesis h_s turns the decoded z into the scale of
-a zero-mean Gaussian for each element of y (coded with a GaussianConditional). Training runs h_s in float;
+a zero-mean Gaussian for each element of y (coded with a GaussianConditional). A mean-scale model
+(``config.means``) also predicts each element's mean from h_s's last hidden layer (``h_m``) and codes
+round(y - mean); its hyper-analysis also reads y itself (``h_a_signed``), since |y| hides the sign the means
+need. Both extra layers start at zero, so a trained scale-only model starts a mean-scale one unchanged.
+Training runs h_s in float;
 coding runs it through :class:`~codec.integer_net.IntegerHyperSynthesis`, so the encoder and every decoder,
 whatever its threads or device, compute the same CDF index for every symbol.
 
@@ -47,6 +51,11 @@ class HyperSide:
     symbols: torch.Tensor  # (1, N, h/4, w/4), integer-valued
 
 
+def _shifted_round(y: torch.Tensor, means: torch.Tensor | None) -> torch.Tensor:
+    """round(y - means) + means (round(y) without means), straight-through: the latent the decoder gets."""
+    return straight_through_round(y) if means is None else straight_through_round(y - means) + means
+
+
 class ScaleHyperprior(Autoencoder):
     """g_a / g_s as in the factorized model; h_a (3x3 conv, then two 5x5 stride-2 convs, ReLUs between) and
     h_s (two 5x5 stride-2 transposed convs, then a 3x3 conv, each followed by ReLU).
@@ -80,19 +89,38 @@ class ScaleHyperprior(Autoencoder):
             deconv(N, N), nn.ReLU(inplace=True), deconv(N, N), nn.ReLU(inplace=True),
             conv(N, M, stride=1, kernel_size=3), nn.ReLU(inplace=True),
         )  # fmt: skip
+        if config.means:
+            self.h_a_signed = nn.Conv2d(M, N, kernel_size=1, bias=False)  # added to h_a's first layer
+            self.h_m = nn.Conv2d(N, M, kernel_size=1)  # h_s's last hidden activations -> means
         init_weights(self)
+        if config.means:
+            for param in (self.h_a_signed.weight, self.h_m.weight, self.h_m.bias):
+                nn.init.zeros_(param)  # start as the scale-only model (means 0, z as before)
+
+    def hyper_analysis(self, y: torch.Tensor) -> torch.Tensor:
+        """z from y: h_a of |y| (plus, with means, a 1x1 convolution of y into its first layer)."""
+        if not self.config.means:
+            return self.h_a(torch.abs(y))
+        return self.h_a[1:](self.h_a[0](torch.abs(y)) + self.h_a_signed(y))
+
+    def hyper_synthesis(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scales (and with means, means) of y from the quantized z, in float (training, refinement)."""
+        if not self.config.means:
+            return self.h_s(z_hat), None
+        hidden = self.h_s[:-2](z_hat)
+        return self.h_s[-2:](hidden), self.h_m(hidden)
 
     def forward(self, x: torch.Tensor, rounded_synthesis: bool = False) -> dict:
         """As FactorizedPrior.forward; with ``rounded_synthesis`` in training, h_s and g_s both get their
         inputs (z, y) rounded as the decoder will, while the likelihoods stay those of the noisy values."""
         y = self.g_a(x)
-        z = self.h_a(torch.abs(y))
+        z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         rounded = rounded_synthesis and self.training
-        scales = self.h_s(bottleneck_coded(self.entropy_bottleneck, z) if rounded else z_hat)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, scales)
+        scales, means = self.hyper_synthesis(bottleneck_coded(self.entropy_bottleneck, z) if rounded else z_hat)
+        y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
         if rounded:
-            y_hat = self.coded_latent(y)
+            y_hat = _shifted_round(y, means)
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def update(self, scale_table=None, force: bool = False, update_quantiles: bool = False) -> bool:
@@ -102,7 +130,8 @@ class ScaleHyperprior(Autoencoder):
     def integer_hyper_synthesis(self) -> IntegerHyperSynthesis:
         """The coding-time h_s, from the current weights, medians and scale table (call after update)."""
         medians = self.entropy_bottleneck._get_medians().detach().reshape(-1)
-        return IntegerHyperSynthesis(self.h_s, medians, self.gaussian_conditional.scale_table)
+        mean_head = self.h_m if self.config.means else None
+        return IntegerHyperSynthesis(self.h_s, medians, self.gaussian_conditional.scale_table, mean_head)
 
     def _z_symbols(self, z_hat: torch.Tensor) -> torch.Tensor:
         # z_hat = symbol + median in float; the symbol is an integer, so rounding recovers it exactly.
@@ -110,23 +139,26 @@ class ScaleHyperprior(Autoencoder):
         return torch.round(z_hat - medians)
 
     def coded_latent(self, y: torch.Tensor) -> torch.Tensor:
-        return straight_through_round(y)  # zero-mean Gaussian: the symbols are round(y)
+        if not self.config.means:
+            return straight_through_round(y)  # zero-mean Gaussian: the symbols are round(y)
+        z_hat = bottleneck_coded(self.entropy_bottleneck, self.hyper_analysis(y))
+        return _shifted_round(y, self.hyper_synthesis(z_hat)[1])
 
     def estimated_bits(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
         # z from y as compress_side takes it; the float h_s here (the integer one picks nearly the same
         # scales: benchmarks/results/hyperprior_integer.json measures 0.02% difference in size)
-        z_hat = bottleneck_coded(self.entropy_bottleneck, self.h_a(torch.abs(y)))
-        scales = self.h_s(z_hat)
+        z_hat = bottleneck_coded(self.entropy_bottleneck, self.hyper_analysis(y))
+        scales, means = self.hyper_synthesis(z_hat)
         likelihood = self.gaussian_conditional.likelihood_lower_bound(
-            self.gaussian_conditional._likelihood(self.coded_latent(y), scales)
+            self.gaussian_conditional._likelihood(_shifted_round(y, means), scales, means)
         )
         return {"y": -torch.log2(likelihood), "z": bottleneck_bits(self.entropy_bottleneck, z_hat)}
 
-    # Tile coding for codec.api: z of the whole image first, then each tile of y with the CDF indexes of
-    # its region (the integer h_s run on that region's z and a margin around it).
+    # Tile coding for codec.api: z of the whole image first, then each tile of y with the CDF indexes (and
+    # means) of its region (the integer h_s run on that region's z and a margin around it).
 
     def compress_side(self, y: torch.Tensor) -> tuple[list[bytes], HyperSide]:
-        z = self.h_a(torch.abs(y))
+        z = self.hyper_analysis(y)
         z_string = self.entropy_bottleneck.compress(z)[0]
         symbols = torch.round(z - self.entropy_bottleneck._get_medians().detach())  # the coded values
         return [z_string], HyperSide(self.integer_hyper_synthesis(), symbols)
@@ -137,31 +169,37 @@ class ScaleHyperprior(Autoencoder):
         z_hat = self.entropy_bottleneck.decompress(z_strings, z_shape)
         return HyperSide(self.integer_hyper_synthesis(), self._z_symbols(z_hat))
 
-    def tile_indexes(self, side: HyperSide, tile: Tile) -> torch.Tensor:
-        """CDF indexes (1, M, *tile.shape) of one tile of y."""
+    def tile_parameters(self, side: HyperSide, tile: Tile) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """CDF indexes (1, M, *tile.shape) of one tile of y, and its means (None for a scale-only model)."""
         height, width = side.symbols.shape[-2:]
         m = self.hyper_margin
         top, left = max(0, tile.top // 4 - m), max(0, tile.left // 4 - m)
         bottom, right = min(height, -(-tile.bottom // 4) + m), min(width, -(-tile.right // 4) + m)
-        indexes = side.net.indexes(side.symbols[..., top:bottom, left:right])
         rows, cols = tile.top - 4 * top, tile.left - 4 * left
-        return indexes[..., rows : rows + tile.shape[0], cols : cols + tile.shape[1]]
+        region = (..., slice(rows, rows + tile.shape[0]), slice(cols, cols + tile.shape[1]))
+        indexes, means = side.net.coding_parameters(side.symbols[..., top:bottom, left:right])
+        return indexes[region], (means[region].contiguous() if means is not None else None)
+
+    def tile_indexes(self, side: HyperSide, tile: Tile) -> torch.Tensor:
+        """CDF indexes (1, M, *tile.shape) of one tile of y."""
+        return self.tile_parameters(side, tile)[0]
 
     def compress_latent(self, y: torch.Tensor, tile: Tile, side: HyperSide) -> bytes:
-        return self.gaussian_conditional.compress(y.contiguous(), self.tile_indexes(side, tile))[0]
+        indexes, means = self.tile_parameters(side, tile)
+        return self.gaussian_conditional.compress(y.contiguous(), indexes, means=means)[0]
 
     def decompress_latent(self, string: bytes, tile: Tile, side: HyperSide) -> torch.Tensor:
-        indexes = self.tile_indexes(side, tile)
+        indexes, means = self.tile_parameters(side, tile)
         strings = entropy.safe_gaussian_strings([string], self.gaussian_conditional, indexes)
-        return self.gaussian_conditional.decompress(strings, indexes)
+        return self.gaussian_conditional.decompress(strings, indexes, means=means)
 
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)
-        z = self.h_a(torch.abs(y))
+        z = self.hyper_analysis(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        indexes = self.integer_hyper_synthesis().indexes(self._z_symbols(z_hat))
-        y_strings = self.gaussian_conditional.compress(y, indexes)
+        indexes, means = self.integer_hyper_synthesis().coding_parameters(self._z_symbols(z_hat))
+        y_strings = self.gaussian_conditional.compress(y, indexes, means=means)
         return {"strings": [y_strings, z_strings], "shape": tuple(z.shape[-2:])}
 
     def decompress(self, strings: list, shape: tuple) -> dict:
@@ -169,7 +207,7 @@ class ScaleHyperprior(Autoencoder):
         shape = tuple(shape)
         z_strings = entropy.safe_strings(z_strings, self.entropy_bottleneck, shape)
         z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
-        indexes = self.integer_hyper_synthesis().indexes(self._z_symbols(z_hat))
+        indexes, means = self.integer_hyper_synthesis().coding_parameters(self._z_symbols(z_hat))
         y_strings = entropy.safe_gaussian_strings(y_strings, self.gaussian_conditional, indexes)
-        y_hat = self.gaussian_conditional.decompress(y_strings, indexes)
+        y_hat = self.gaussian_conditional.decompress(y_strings, indexes, means=means)
         return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}

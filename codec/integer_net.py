@@ -14,7 +14,10 @@ Here the trained float hyper-synthesis is turned into fixed point, in the spirit
   float values, the same everywhere;
 * each layer sums integer products, then ReLU and a rounding right shift by WEIGHT_BITS, clamped to
   [0, 2^ACT_LIMIT_BITS];
-* the index is the number of (fixed-point) table scales the result exceeds, compared as integers.
+* the index is the number of (fixed-point) table scales the result exceeds, compared as integers;
+* a mean-scale model's means come from one more layer on the last hidden activations, signed (no ReLU), and
+  reach the coder as ``fixed / 2^ACT_BITS`` in float32: exact (|fixed| < 2^24), so every machine shifts its
+  symbols by the same means and reconstructs the same latent.
 
 The sums are carried in float64 through im2col and a matrix product: every operand and every partial sum
 is an integer below 2^53 (bounded by the clamps: 2^21 * 2^16 * 25 * 512 < 2^51), so float64 represents
@@ -46,9 +49,11 @@ class IntegerLayer:
 
     Args:
         module: the trained ``nn.Conv2d`` or ``nn.ConvTranspose2d``.
+        relu: False for a signed output (the means of a mean-scale model), clamped to +-2^ACT_LIMIT_BITS.
     """
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, relu: bool = True) -> None:
+        self.relu = relu
         if not isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             raise TypeError(f"cannot make an integer layer of {type(module).__name__}")
         weight = module.weight.detach().to(torch.float64)
@@ -83,8 +88,11 @@ class IntegerLayer:
         out_w = (w + 2 * padding - self.kernel) // stride + 1
         columns = F.unfold(x, self.kernel, padding=padding, stride=stride)  # (n, c*k*k, out_h*out_w): copies
         acc = self.weight.reshape(self.weight.shape[0], -1) @ columns + self.bias[:, None]
-        acc = torch.div(acc.clamp_(min=0) + 2 ** (WEIGHT_BITS - 1), 2**WEIGHT_BITS, rounding_mode="floor")
-        return acc.clamp_(max=2**ACT_LIMIT_BITS).reshape(n, -1, out_h, out_w)
+        if self.relu:
+            acc.clamp_(min=0)
+        acc = torch.div(acc + 2 ** (WEIGHT_BITS - 1), 2**WEIGHT_BITS, rounding_mode="floor")
+        low = 0 if self.relu else -(2**ACT_LIMIT_BITS)
+        return acc.clamp_(low, 2**ACT_LIMIT_BITS).reshape(n, -1, out_h, out_w)
 
 
 class IntegerHyperSynthesis:
@@ -94,30 +102,46 @@ class IntegerHyperSynthesis:
         h_s: the trained ``nn.Sequential`` of convolutions and ReLUs.
         medians: the hyper-latent's per-channel medians (the entropy bottleneck's quantization offsets).
         scale_table: the Gaussian conditional's scale table (increasing).
+        mean_head: a mean-scale model's convolution from h_s's last hidden activations to the means.
     """
 
-    def __init__(self, h_s: nn.Sequential, medians: torch.Tensor, scale_table: torch.Tensor) -> None:
+    def __init__(
+        self, h_s: nn.Sequential, medians: torch.Tensor, scale_table: torch.Tensor, mean_head: nn.Module | None = None
+    ) -> None:
         layers = list(h_s)
         convs = [m for m in layers if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         if len(layers) != 2 * len(convs) or not all(isinstance(m, nn.ReLU) for m in layers[1::2]):
             raise ValueError("the integer hyper-synthesis needs alternating convolutions and ReLUs")
         self.layers = [IntegerLayer(m) for m in convs]
+        self.mean_layer = IntegerLayer(mean_head, relu=False) if mean_head is not None else None
         self.medians = torch.round(medians.detach().to(torch.float64).reshape(1, -1, 1, 1) * 2**ACT_BITS)
         # scale <= s  <=>  fixed <= s * 2^ACT_BITS  <=>  fixed <= floor(s * 2^ACT_BITS), for integer fixed
         self.thresholds = torch.floor(scale_table.detach().to(torch.float64) * 2**ACT_BITS)
 
-    def fixed_scales(self, symbols: torch.Tensor) -> torch.Tensor:
-        """Hyper-latent symbols (integers, (n, N, h, w)) -> scales in ACT_BITS fixed point (float64)."""
+    def fixed_outputs(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hyper-latent symbols (integers, (n, N, h, w)) -> scales and (mean-scale models) means, in ACT_BITS
+        fixed point (float64)."""
         limit = 2**ACT_LIMIT_BITS
         x = (symbols.to(torch.float64) * 2**ACT_BITS + self.medians).clamp_(-limit, limit)
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             x = layer(x)
-        return x
+        return self.layers[-1](x), (self.mean_layer(x) if self.mean_layer is not None else None)
+
+    def fixed_scales(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Hyper-latent symbols (integers, (n, N, h, w)) -> scales in ACT_BITS fixed point (float64)."""
+        return self.fixed_outputs(symbols)[0]
 
     def indexes(self, symbols: torch.Tensor) -> torch.Tensor:
         """CDF index of each latent element: how many of the table's scales (but the last) lie below its
         scale, as CompressAI's GaussianConditional.build_indexes computes it from float scales."""
-        fixed = self.fixed_scales(symbols)
+        return self.coding_parameters(symbols)[0]
+
+    def coding_parameters(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The CDF index of each latent element and, for a mean-scale model, its mean (float32, exactly
+        ``fixed / 2^ACT_BITS``); None for a scale-only model."""
+        fixed, fixed_means = self.fixed_outputs(symbols)
         # searchsorted (left) counts the thresholds strictly below each value: exact float64 comparisons
         below = torch.searchsorted(self.thresholds[:-1].contiguous(), fixed.reshape(-1).contiguous())
-        return below.reshape(fixed.shape).to(torch.int32)
+        indexes = below.reshape(fixed.shape).to(torch.int32)
+        means = (fixed_means / 2**ACT_BITS).to(torch.float32) if fixed_means is not None else None
+        return indexes, means

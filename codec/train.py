@@ -101,7 +101,8 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     From a model of another family (a factorized run starting a hyperprior) only the transforms g_a and g_s
     are taken, where their shapes agree: the new parts (hyper-transforms, entropy models) start fresh. From a
     model of the same family with fewer latent channels M, the latent grows (codec/widen.py): the new model
-    starts out coding every image exactly as the old one did.
+    starts out coding every image exactly as the old one did. A scale-only hyperprior starting a mean-scale
+    one leaves the mean layers at their zero start: again the same coding to begin with.
     """
     ckpt = safe_load(path)
     state = ckpt.get("model", ckpt.get("state_dict"))
@@ -110,6 +111,9 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     state = with_code_constants(model, {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     source = ckpt.get("model_config", ckpt.get("config")) or {}
     family = source.get("family", model.config.family)
+    if family == model.config.family and getattr(model.config, "means", False) and not source.get("means"):
+        own = model.state_dict()
+        state = {**{k: v for k, v in own.items() if k.startswith(("h_a_signed.", "h_m."))}, **state}
     if family == model.config.family:
         source_M = source.get("M", model.config.M)
         if source_M != model.config.M and source.get("N", model.config.N) == model.config.N:

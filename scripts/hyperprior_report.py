@@ -4,7 +4,7 @@ For the shipped hyperprior models (or one training run's final.pt) and a folder 
 
 * rate with the integer indexes (what aecodec writes: the whole .aec file) against the float indexes of
   CompressAI's usual path (scales from the float h_s, GaussianConditional.build_indexes), same z and y:
-  the reconstruction is the same (y_hat = round(y) either way), so only the bits differ;
+  the symbols are the same either way (round(y), or round(y - means) for a mean-scale model), so only the bits differ;
 * bpp / PSNR of the hyperprior and of a factorized checkpoint on the same images;
 * median encode and decode seconds per image of both, measured side by side in this process.
 
@@ -47,8 +47,10 @@ def float_index_bytes(codec: ImageCodec, data: bytes) -> int:
     y_hat = torch.zeros(1, model.config.M, *header.latent_shape)
     for t, string in zip(tiles, strings[1:]):
         y_hat[..., t.top : t.bottom, t.left : t.right] = model.decompress_latent(string, t, side)
-    scales = model.h_s(side.symbols.float() + model.entropy_bottleneck._get_medians().detach())
-    y_string = model.gaussian_conditional.compress(y_hat, model.gaussian_conditional.build_indexes(scales))[0]
+    scales, means = model.hyper_synthesis(side.symbols.float() + model.entropy_bottleneck._get_medians().detach())
+    indexes = model.gaussian_conditional.build_indexes(scales)
+    # a mean-scale model: round(y_hat - float means) gives the same symbols (the means differ by < 1/256)
+    y_string = model.gaussian_conditional.compress(y_hat, indexes, means=means)[0]
     tile_bytes = sum(len(s) + 4 for s in strings[1 : 1 + len(tiles)])
     return len(data) - tile_bytes + len(y_string) + 4
 

@@ -231,3 +231,101 @@ def test_a_factorized_run_starts_a_hyperprior(tmp_path):
     wider = build_model(preset("hyperprior-small"))
     with pytest.raises(ValueError, match="do not fit"):
         load_initial_weights(wider, tmp_path / "f.pt")
+
+
+# -- mean-scale: the same family with means predicted from z -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mean_zoo(tmp_path_factory):
+    return make_zoo(tmp_path_factory.mktemp("meanzoo"), (1,), "hyperprior", "hyperprior-mean-tiny", perturb=0.1)
+
+
+@pytest.fixture(scope="module")
+def mean_codec(mean_zoo):
+    return codec.load_model("hyperprior", 1, checkpoint_dir=mean_zoo, tile=8)
+
+
+def test_a_scale_only_model_starts_a_mean_scale_one_coding_the_same_bytes(model, tmp_path):
+    from codec.train import load_initial_weights
+
+    export_final(model, tmp_path / "scale.pt", {"lambda": 0.01})
+    mean_model = build_model(preset("hyperprior-mean-tiny"))
+    load_initial_weights(mean_model, tmp_path / "scale.pt")
+    mean_model.update(force=True)
+    x = _image(128, 128, seed=6)
+    with torch.no_grad():
+        assert model.compress(x)["strings"] == mean_model.eval().compress(x)["strings"]
+        with pytest.raises(RuntimeError):  # and not the other way: a mean-scale model's means would be lost
+            model.load_state_dict(mean_model.state_dict())
+
+
+@torch.no_grad()
+def test_mean_scale_codes_y_minus_integer_means_and_decodes_them_back(mean_codec):
+    model = mean_codec.model
+    y = model.analysis(_image(320, 192, seed=4))
+    _, side = model.compress_side(y)
+    indexes, means = side.net.coding_parameters(side.symbols)
+    assert means.abs().mean() > 0.1 and torch.equal(means, (means * 2**integer_net.ACT_BITS).round() / 2**8)
+    # the float means the model trains with, within the fixed point's rounding
+    _, float_means = model.hyper_synthesis(side.symbols.float() + model.entropy_bottleneck._get_medians())
+    assert torch.allclose(float_means, means, atol=0.05)
+    tiles = tiling.grid(tuple(y.shape[-2:]), 8)
+    decoded = torch.zeros_like(y)
+    for t in tiles:
+        part = (..., slice(t.top, t.bottom), slice(t.left, t.right))
+        tile_indexes, tile_means = model.tile_parameters(side, t)
+        assert torch.equal(tile_indexes, indexes[part]) and torch.equal(tile_means, means[part])
+        decoded[part] = model.decompress_latent(model.compress_latent(y[part], t, side), t, side)
+    assert torch.equal(decoded, torch.round(y - means) + means)
+    assert not torch.equal(decoded, torch.round(y))
+
+
+def test_mean_scale_streams_decode_the_same_latent_on_any_float_path(mean_codec):
+    """As for scale-only models: 1 or 2 threads, the model in float64, a fresh process, all decode the same
+    latent (the means as well as the CDF indexes come from the integer hyper-synthesis)."""
+    from PIL import Image
+
+    data = mean_codec.compress(Image.fromarray(natural_like(300, 205, seed=8), "RGB"))
+    header, strings = container.unpack(data)
+    assert len(strings) == 1 + 2 * 3  # z, then 2 x 3 tiles of y (latent 16 x 20)
+
+    def decoded(model):
+        side = model.decompress_side(strings[:1], header.latent_shape)
+        tiles = tiling.grid(header.latent_shape, header.tile)
+        return torch.cat([model.decompress_latent(s, t, side).flatten() for s, t in zip(strings[1:], tiles)])
+
+    before = torch.get_num_threads()
+    try:
+        with torch.no_grad():
+            latents = []
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                latents.append(decoded(mean_codec.model))
+            double = build_model(preset("hyperprior-mean-tiny"))
+            double.load_state_dict(mean_codec.model.state_dict())
+            latents.append(decoded(double.double().eval()))
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(latents[0], other) for other in latents[1:])
+    assert not torch.equal(latents[0], latents[0].round())  # the means shifted the latent off the integers
+
+
+def test_refinement_of_a_mean_scale_model_lowers_its_estimated_cost(mean_codec):
+    """Refinement's latent as the decoder sees it: round(y - means) + means, with means from y's own z."""
+    from codec import refine
+
+    model = mean_codec.model
+    pixels = natural_like(128, 128, seed=9)
+    x = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)[None]
+
+    def cost(latent):
+        with torch.no_grad():
+            squared_error = ((model.synthesis(model.coded_latent(latent)).clamp(0, 1) - x) ** 2).mean() * 3
+            bits = sum(b.sum() for b in model.estimated_bits(latent).values())
+        return float(0.01 * 255**2 * squared_error * x.shape[-1] * x.shape[-2] / 3 + bits)
+
+    with torch.no_grad():
+        y = model.analysis(x)
+    refined = refine.refine_latent(model, y, pixels, 0.01, steps=8, lr=0.1)  # an untrained model: big steps
+    assert cost(refined) < cost(y)
