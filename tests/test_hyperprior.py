@@ -26,17 +26,27 @@ def _image(width: int, height: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(natural_like(width, height, seed)).permute(2, 0, 1).float().div(255).unsqueeze(0)
 
 
-@pytest.fixture(scope="module")
-def model():
-    """A tiny hyperprior with weights perturbed away from the near-linear initialisation, tables built."""
+def _perturbed(preset_name: str):
     torch.manual_seed(3)
-    net = build_model(preset("hyperprior-tiny"))
+    net = build_model(preset(preset_name))
     with torch.no_grad():
         for name, p in net.named_parameters():
             if not name.endswith("quantiles"):
                 p.add_(0.1 * torch.randn_like(p))
     net.update(force=True)
     return net.eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A tiny hyperprior with weights perturbed away from the near-linear initialisation, tables built."""
+    return _perturbed("hyperprior-tiny")
+
+
+@pytest.fixture(scope="module")
+def mean_model():
+    """The same with means (mean-scale)."""
+    return _perturbed("hyperprior-mean-tiny")
 
 
 def test_forward_gives_both_likelihoods_and_a_finite_loss(model):
@@ -119,7 +129,9 @@ def test_float64_weights_pick_the_same_indexes(model):
     assert torch.equal(single_indexes, double.integer_hyper_synthesis().indexes(symbols))
 
 
-def test_checkpoint_round_trip_and_fresh_process_decode(model, tmp_path):
+@pytest.mark.parametrize("which", ["model", "mean_model"])
+def test_checkpoint_round_trip_and_fresh_process_decode(which, request, tmp_path):
+    model = request.getfixturevalue(which)
     path = tmp_path / "hyper.pt"
     export_final(model, path, {"lambda": 0.01})
     loaded = load_final(path)
