@@ -68,6 +68,16 @@ Then a second round the same way, from those models, for the points furthest fro
         --rounded-synthesis
     # factorized q8: --seed 328; factorized q7 (--lambda 0.0483 --steps 3500): --seed 329;
     #   hyperprior q7: --seed 330; factorized q6 (--lambda 0.025 --steps 3500): --seed 331
+
+A third round (2026-12-01), the same way: both q8 models (runs/rounded/hq8c --seed 332, fq8c --seed 333,
+--steps 5000), both q7 models (hq7c --seed 336, fq7c --seed 335) and hyperprior q6 a second time (hq6b
+--seed 334). Then the entropy model of some hyperprior models alone, g_a and g_s frozen, at a higher rate:
+
+    aecodec train ../shared/data/train --out runs/rounded/hq6fc --lambda 0.025 --preset hyperprior-wide \
+        --freeze-transforms --steps 1500 --val-every 250 --lr 5e-4 --warmup-steps 100 \
+        --init-from runs/rounded/hq6b/final.pt --compile --seed 338 --rounded-synthesis
+    # hyperprior q8 (runs/rounded/hq8p, from checkpoints/hyperprior-q8.pt): --seed 339;
+    #   hyperprior q7 (runs/rounded/hq7p, from runs/rounded/hq7c/final.pt): --seed 340
 """
 
 from __future__ import annotations
