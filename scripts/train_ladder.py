@@ -78,6 +78,13 @@ A third round (2026-12-01), the same way: both q8 models (runs/rounded/hq8c --se
         --init-from runs/rounded/hq6b/final.pt --compile --seed 338 --rounded-synthesis
     # hyperprior q8 (runs/rounded/hq8p, from checkpoints/hyperprior-q8.pt): --seed 339;
     #   hyperprior q7 (runs/rounded/hq7p, from runs/rounded/hq7c/final.pt): --seed 340
+
+Later on 2026-12-01: rounded-synthesis rounds (--steps 3500 --lr 2e-4) for hyperprior q3 (runs/rounded/hq3c,
+--lambda 0.0035 --seed 341; its first) and q5 (hq5c, --lambda 0.013 --seed 346; its second), each followed by
+the entropy stage above from its final.pt (hq3p --seed 342, hq5p --seed 347); the entropy stage alone from the
+shipped hyperprior q2 (hq2p, --lambda 0.0018 --seed 344) and q4 (hq4p, --lambda 0.0067 --seed 345); and a
+third round for factorized q6 (fq6c, --preset wide --lambda 0.025 --steps 2000 --seed 351). Shipped with
+scripts/ship_checkpoints.py --shipped-parents Q:Q (and --earlier FOLDER holding the joint round as qQ).
 """
 
 from __future__ import annotations

@@ -97,6 +97,27 @@ def test_model_families_compare_in_one_run(tmp_path, photo_dir):
         run(photo_dir, ["aecodec-nope"], {}, tmp_path / "out2", checkpoint_dir=zoo, cache_dir=False, progress=False)
 
 
+def test_committed_rows_of_unchanged_models_seed_the_cache(tmp_path, photo_dir):
+    from conftest import make_zoo
+
+    from benchmarks.reuse import seed_cache
+
+    zoo = make_zoo(tmp_path / "zoo", (1, 2))
+    names, sweeps = ["aecodec-factorized"], {"aecodec-factorized": [1, 2]}
+    run(photo_dir, names, sweeps, tmp_path / "out", checkpoint_dir=zoo, cache_dir=False, progress=False)
+    measured_with = json.loads((zoo / "MANIFEST.json").read_text())
+    measured_with["models"]["factorized"]["qualities"]["2"]["sha256"] = "0" * 64  # q2 retrained since
+    seeded, changed = seed_cache(tmp_path / "out" / "per_image.csv", measured_with, datasets.load_folder(photo_dir),
+                                 set(names), tmp_path / "cache", zoo)  # fmt: skip
+    assert seeded == 2 and changed == {("aecodec-factorized", 2)}
+    # the next run takes q1's rows from the cache, exactly as committed, and measures only q2
+    again = run(photo_dir, names, sweeps, tmp_path / "again", checkpoint_dir=zoo, cache_dir=tmp_path / "cache",
+                progress=False)  # fmt: skip
+    assert (again["computed"], again["cached"]) == (2, 2)
+    before, after = (list(csv.DictReader(open(tmp_path / d / "per_image.csv"))) for d in ("out", "again"))
+    assert [r for r in after if r["quality"] == "1"] == [r for r in before if r["quality"] == "1"]
+
+
 def test_bd_rate_of_known_curves():
     rate = [0.25, 0.5, 1.0, 2.0]
     psnr = [28.0, 31.0, 34.0, 37.0]
