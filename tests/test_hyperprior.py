@@ -204,20 +204,29 @@ def test_tile_indexes_equal_the_whole_latents_exactly(hyper):
 
 
 def test_multi_tile_stream_and_threads(hyper_zoo, hyper):
+    """Same bytes and the same entropy-decoded latent with 1 or 2 threads; the float synthesis may move a
+    pixel value by 1 (on AVX2-only CPUs its 2-thread sums run in another order)."""
     from PIL import Image
 
     image = Image.fromarray(natural_like(300, 205, seed=5), "RGB")
     tiled_codec = codec.load_model("hyperprior", 1, checkpoint_dir=hyper_zoo, tile=8)
     before = torch.get_num_threads()
     try:
-        coded, pixels = {}, {}
+        coded, pixels, latents = {}, {}, {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
             coded[threads] = tiled_codec.compress(image)
-            pixels[threads] = np.asarray(hyper.decompress(coded[1]))
+            pixels[threads] = np.asarray(hyper.decompress(coded[1])).astype(int)
+            header, strings = container.unpack(coded[1])
+            with torch.no_grad():
+                side = hyper.model.decompress_side(strings[:1], header.latent_shape)
+                tiles = tiling.grid(header.latent_shape, header.tile)
+                latents[threads] = [hyper.model.decompress_latent(s, t, side) for s, t in zip(strings[1:], tiles)]
     finally:
         torch.set_num_threads(before)
-    assert coded[1] == coded[2] and np.array_equal(pixels[1], pixels[2])
+    assert coded[1] == coded[2]
+    assert all(torch.equal(a, b) for a, b in zip(latents[1], latents[2]))
+    assert np.abs(pixels[1] - pixels[2]).max() <= 1
     assert len(container.unpack(coded[1])[1]) == 1 + 2 * 3  # z and 2 x 3 tiles of the 16 x 20 latent
     single = np.asarray(hyper.decompress(hyper.compress(image))).astype(int)
     assert np.abs(single - pixels[1].astype(int)).max() <= 2
