@@ -85,6 +85,16 @@ the entropy stage above from its final.pt (hq3p --seed 342, hq5p --seed 347); th
 shipped hyperprior q2 (hq2p, --lambda 0.0018 --seed 344) and q4 (hq4p, --lambda 0.0067 --seed 345); and a
 third round for factorized q6 (fq6c, --preset wide --lambda 0.025 --steps 2000 --seed 351). Shipped with
 scripts/ship_checkpoints.py --shipped-parents Q:Q (and --earlier FOLDER holding the joint round as qQ).
+
+Later still (2026-12-01), rounds of 2,000 steps at peak learning rate 5e-4 (2e-4 before) from the shipped
+models, the hyperprior ones each followed by the entropy stage above:
+
+    aecodec train ../shared/data/train --out runs/rounded/hq7lr5 --lambda 0.0483 --preset hyperprior-wide \
+        --steps 2000 --lr 5e-4 --warmup-steps 100 --init-from checkpoints/hyperprior-q7.pt --compile --seed 352 \
+        --rounded-synthesis                                         # then hq7p, the entropy stage: --seed 353
+    # hyperprior q8 (hq8c --lambda 0.18 --seed 354, then hq8p --seed 355), hyperprior q6 (hq6c --lambda 0.025
+    #   --seed 356, then hq6p --seed 357); factorized (--preset wide) q8 (fq8c --lambda 0.18 --seed 358),
+    #   q7 (fq7c --lambda 0.0483 --seed 359), q5 (fq5c --lambda 0.013 --seed 360)
 """
 
 from __future__ import annotations
