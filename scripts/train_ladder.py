@@ -94,7 +94,8 @@ models, the hyperprior ones each followed by the entropy stage above:
         --rounded-synthesis                                         # then hq7p, the entropy stage: --seed 353
     # hyperprior q8 (hq8c --lambda 0.18 --seed 354, then hq8p --seed 355), hyperprior q6 (hq6c --lambda 0.025
     #   --seed 356, then hq6p --seed 357); factorized (--preset wide) q8 (fq8c --lambda 0.18 --seed 358),
-    #   q7 (fq7c --lambda 0.0483 --seed 359), q5 (fq5c --lambda 0.013 --seed 360)
+    #   q7 (fq7c --lambda 0.0483 --seed 359), q5 (fq5c --lambda 0.013 --seed 360); hyperprior q4 (hq4lr5
+    #   --lambda 0.0067 --seed 361, then hq4lr5p --seed 362; the same run at --lr 1e-3 ended worse)
 """
 
 from __future__ import annotations
