@@ -101,6 +101,8 @@ The same round without the entropy stage (it gave only 0.05-0.3% after a 5e-4 ro
 hyperprior q5 (hq5lr5 --lambda 0.013 --seed 363), q3 (hq3lr5 --lambda 0.0035 --seed 364), q2 (hq2lr5 --lambda
 0.0018 --seed 365); factorized (--preset wide) q6 (fq6lr5 --lambda 0.025 --seed 367), q4 (fq4lr5 --lambda 0.0067
 --seed 368), q3 (fq3lr5 --lambda 0.0035 --seed 369).
+On 2026-12-02 the same for hyperprior q1 (hq1 --lambda 0.0009 --seed 366) and factorized q2 (fq2 --preset wide
+--lambda 0.0018 --seed 370).
 """
 
 from __future__ import annotations
