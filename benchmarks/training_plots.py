@@ -21,14 +21,15 @@ def read_log(path: Path) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def plot_log(csv_path: Path, png_path: Path | None = None) -> Path:
+def plot_log(csv_path: Path | str, png_path: Path | str | None = None) -> Path:
     """Three panels (loss, bpp, PSNR) against step; returns the PNG path (default: beside the CSV)."""
+    csv_path = Path(csv_path)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    png_path = png_path or csv_path.with_suffix(".png")
+    png_path = Path(png_path) if png_path else csv_path.with_suffix(".png")
     log = read_log(csv_path)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=100)
     for ax, key, label in zip(axes, ("loss", "bpp", "psnr_db"), ("RD loss", "bpp", "PSNR (dB)")):

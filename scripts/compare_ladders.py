@@ -33,6 +33,13 @@ def rate_vs_anchor_at_equal_psnr(anchor: list[dict], point: dict) -> float:
     return 100 * (point["bpp"] / math.exp(float(log_rate(point["psnr_db"]))) - 1)
 
 
+def common_psnr_window(ladders: list[list[dict]]) -> tuple[float, float]:
+    """The PSNR range every ladder covers, so one fixed window compares them all (ladders grow and shrink)."""
+    lows = [min(p["psnr_db"] for p in ladder) for ladder in ladders]
+    highs = [max(p["psnr_db"] for p in ladder) for ladder in ladders]
+    return math.ceil(max(lows) * 10) / 10, math.floor(min(highs) * 10) / 10
+
+
 def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}%"
 
@@ -44,7 +51,7 @@ def main() -> None:
     source.add_argument("--old-rev", help="git revision whose committed --new file is the earlier run")
     parser.add_argument("--new", type=Path, default=DEFAULT_NEW)
     parser.add_argument("--anchor", default="jpeg")
-    parser.add_argument("--window", type=float, nargs=2, default=(26.2, 33.5), metavar=("LO", "HI"),
+    parser.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"),
                         help="PSNR window (dB) for the fixed-window BD-rate (default: what every ladder covers)")
     args = parser.parse_args()
 
@@ -55,8 +62,9 @@ def main() -> None:
     else:
         text = args.old.read_text()
     old, new = json.loads(text)["codecs"], json.loads(args.new.read_text())["codecs"]
-    lo, hi = args.window
-    for name in [c for c in new if c.startswith("aecodec-") and c in old]:
+    names = [c for c in new if c.startswith("aecodec-") and c in old]
+    lo, hi = args.window or common_psnr_window([runs[name] for runs in (old, new) for name in names])
+    for name in names:
         print(name)
         print(f"  new vs old (common range): {fmt(bd_rate_percent(curve(old[name]), curve(new[name])))}")
         for label, runs in (("old", old), ("new", new)):

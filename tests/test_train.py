@@ -178,3 +178,16 @@ def test_distributed_context_reads_the_torchrun_environment(monkeypatch):
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(var)
     assert not from_environment().enabled
+
+
+def test_training_plot_takes_paths_as_strings(tmp_path):
+    from benchmarks.training_plots import plot_log
+
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "split,step,loss,bpp,mse,psnr_db\n"
+        "train,50,2.0,0.5,0.001,30.0\ntrain,100,1.8,0.45,0.0009,30.4\nval,100,1.9,0.46,0.00095,30.2\n"
+    )
+    png = plot_log(str(log))
+    assert png == log.with_suffix(".png") and png.stat().st_size > 0
+    assert plot_log(str(log), str(tmp_path / "other.png")).stat().st_size > 0
