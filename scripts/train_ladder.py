@@ -105,6 +105,12 @@ On 2026-12-02 the same for hyperprior q1 (hq1 --lambda 0.0009 --seed 366) and fa
 --lambda 0.0018 --seed 370).
 Then hyperprior q6 (hq6-b8 --lambda 0.025 --seed 371) the same way but --batch-size 8 --steps 4000
 --warmup-steps 200: in the same time as the batch-16 round (hq6-b16, same seed) it ended 0.5% lower.
+Later on 2026-12-02, both q8 models in batches of 8 for 6,000 steps (300 warm-up), side by side:
+
+    aecodec train ../shared/data/train --out runs/hq8-b8 --lambda 0.18 --preset hyperprior-wide --steps 6000 \
+        --batch-size 8 --lr 5e-4 --warmup-steps 300 --init-from checkpoints/hyperprior-q8.pt --compile \
+        --seed 372 --rounded-synthesis
+    # factorized q8: runs/fq8-b8 --preset wide --init-from checkpoints/factorized-q8.pt --seed 373
 """
 
 from __future__ import annotations
