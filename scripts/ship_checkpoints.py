@@ -8,7 +8,8 @@ config, lambda, steps and the training data, measure its Kodak bpp/PSNR with the
     python scripts/ship_checkpoints.py --runs runs/hyper --model-id hyperprior --from-family factorized \
         --earlier runs/hyper-frozen --kodak ../shared/data/kodak    # started from the factorized models
 
-Other model families, and the other qualities of this one, already in the MANIFEST are kept. A quality
+Other model families, and the other qualities of this one, already in the MANIFEST are kept (it is re-read at
+each write, so two ship runs at once, e.g. one per family, keep each other's updates). A quality
 fine-tuned from another shipped quality of the same family inherits that model's steps and time:
 
     python scripts/ship_checkpoints.py --runs runs/low/hyperprior --model-id hyperprior --qualities 1 \
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -33,6 +35,22 @@ DESCRIPTIONS = {
     "hyperprior": "Balle et al. 2018 scale hyperprior (GDN, EntropyBottleneck on z, GaussianConditional on y; "
     "integer hyper-synthesis so CDF indexes are identical on every machine)",
 }
+
+
+def merge_into_manifest(path: Path, model_id: str, description: str, qualities: dict[str, dict]) -> None:
+    """Write these qualities of one family into the MANIFEST as it is on disk *now*, keeping everything else.
+
+    Re-reading at write time (rather than writing back what was read at start) keeps another ship run's
+    update, e.g. of the other family, made while this one exported and measured; the write is atomic.
+    """
+    manifest = json.loads(path.read_text()) if path.exists() else {"format": 1, "models": {}}
+    family = manifest["models"].setdefault(model_id, {"description": description, "qualities": {}})
+    family["description"] = description
+    merged = {**family["qualities"], **qualities}
+    family["qualities"] = {k: merged[k] for k in sorted(merged, key=int)}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -122,9 +140,9 @@ def main() -> None:
         shutil.copy(stage / "log.csv", logs_dir / name)
         plot_log(logs_dir / name)
 
-    manifest["models"][args.model_id] = {"description": DESCRIPTIONS.get(args.model_id, args.model_id),
-                                         "qualities": {k: table[k] for k in sorted(table, key=int)}}
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    description = DESCRIPTIONS.get(args.model_id, args.model_id)
+    shipped_now = {str(q): table[str(q)] for q in args.qualities}
+    merge_into_manifest(manifest_path, args.model_id, description, shipped_now)
     if args.kodak:
         # the per-quality Kodak figures `aecodec models` shows; the full comparison is `aecodec bench`
         from benchmarks import datasets, harness, report
@@ -134,7 +152,7 @@ def main() -> None:
         for point in report.summarize(measured.rows)["aecodec"]:
             table[str(point["quality"])]["kodak"] = {"bpp": round(point["bpp"], 4), "psnr_db": round(point["psnr_db"], 3)}
             print(f"q{point['quality']}: Kodak {point['bpp']:.4f} bpp {point['psnr_db']:.3f} dB")
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        merge_into_manifest(manifest_path, args.model_id, description, shipped_now)
 
 
 if __name__ == "__main__":

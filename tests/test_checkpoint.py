@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +97,24 @@ def test_damaged_compressed_checkpoint_is_refused(tiny_zoo, tmp_path, damage):
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_final(path)
+
+
+def test_shipping_keeps_what_another_ship_run_wrote_meanwhile(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "ship_checkpoints.py"
+    spec = importlib.util.spec_from_file_location("ship_checkpoints", script)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    manifest = tmp_path / "MANIFEST.json"
+    before = {"format": 1, "models": {"factorized": {"description": "f", "qualities": {"8": {"sha256": "old"}}},
+                                      "hyperprior": {"description": "h", "qualities": {"1": {"sha256": "h1"}}}}}
+    manifest.write_text(json.dumps(before))
+    # the factorized run re-ships q8 while this hyperprior run is busy; then the hyperprior run writes q8
+    ship.merge_into_manifest(manifest, "factorized", "f", {"8": {"sha256": "new-f8"}})
+    ship.merge_into_manifest(manifest, "hyperprior", "h", {"8": {"sha256": "new-h8"}})
+    models = json.loads(manifest.read_text())["models"]
+    assert models["factorized"]["qualities"] == {"8": {"sha256": "new-f8"}}
+    assert list(models["hyperprior"]["qualities"]) == ["1", "8"]
+    assert models["hyperprior"]["qualities"]["8"] == {"sha256": "new-h8"}
+    assert not (tmp_path / "MANIFEST.json.tmp").exists()
