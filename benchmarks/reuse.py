@@ -11,6 +11,7 @@ timings.
 from __future__ import annotations
 
 import csv
+import subprocess
 from pathlib import Path
 
 from codec import zoo
@@ -65,3 +66,30 @@ def seed_cache(
             cache.put(codec, by_name[row["image"]], _typed(row))
             seeded += 1
     return seeded, changed
+
+
+def _git(repo: str | Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def measured_manifest_text(rows_csv: str | Path, repo: str | Path, rev: str | None = None) -> str:
+    """The MANIFEST that the committed rows in ``rows_csv`` were measured with, as committed beside them.
+
+    Rows are a measurement of the checkpoints of the commit that wrote them: the last commit that changed
+    the file. Checkpoints committed *after* it (a retrained model committed before its benchmark) are not
+    what the rows measured, so taking the MANIFEST of a later revision would seed stale rows under the new
+    model's key. ``rev`` may name another revision only if its MANIFEST is the same as that commit's.
+    """
+    rows = Path(rows_csv).resolve().relative_to(Path(repo).resolve())
+    wrote = _git(repo, "log", "-1", "--format=%H", "--", str(rows)).strip()
+    if not wrote:
+        raise ValueError(f"{rows} is not committed: give the revision whose benchmark run wrote it")
+    if _git(repo, "status", "--porcelain", "--", str(rows)).strip():
+        raise ValueError(f"{rows} has uncommitted changes: commit the run that wrote it, or restore it")
+    then = _git(repo, "show", f"{wrote}:checkpoints/MANIFEST.json")
+    if rev is not None and _git(repo, "show", f"{rev}:checkpoints/MANIFEST.json") != then:
+        raise ValueError(
+            f"{rows} was last written in {wrote[:12]}, whose checkpoints differ from {rev}'s: "
+            f"seeding with {rev}'s MANIFEST would store rows of old models under new ones (leave out the revision)"
+        )
+    return then

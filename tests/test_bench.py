@@ -118,6 +118,34 @@ def test_committed_rows_of_unchanged_models_seed_the_cache(tmp_path, photo_dir):
     assert [r for r in after if r["quality"] == "1"] == [r for r in before if r["quality"] == "1"]
 
 
+
+def test_rows_are_seeded_with_the_manifest_of_the_commit_that_wrote_them(tmp_path):
+    """A model retrained and committed before its benchmark must not inherit the old model's rows."""
+    import subprocess
+
+    from benchmarks.reuse import measured_manifest_text
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+    (tmp_path / "checkpoints").mkdir()
+    manifest, rows = tmp_path / "checkpoints" / "MANIFEST.json", tmp_path / "per_image.csv"
+    git("init", "-q")
+    manifest.write_text('{"old": 1}')
+    rows.write_text("codec,quality\n")
+    git("add", "."), git("commit", "-qm", "benchmark of the old model")
+    wrote = git("rev-parse", "HEAD")
+    manifest.write_text('{"new": 1}')
+    git("commit", "-qam", "retrained model, not yet benchmarked")
+    assert measured_manifest_text(rows, tmp_path) == '{"old": 1}'
+    assert measured_manifest_text(rows, tmp_path, wrote) == '{"old": 1}'
+    with pytest.raises(ValueError, match="differ"):
+        measured_manifest_text(rows, tmp_path, "HEAD")  # the trap: HEAD's MANIFEST is the retrained one
+    rows.write_text("codec,quality\nx,1\n")
+    with pytest.raises(ValueError, match="uncommitted"):
+        measured_manifest_text(rows, tmp_path)
+
 def test_bd_rate_of_known_curves():
     rate = [0.25, 0.5, 1.0, 2.0]
     psnr = [28.0, 31.0, 34.0, 37.0]
