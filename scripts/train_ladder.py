@@ -111,6 +111,12 @@ Later on 2026-12-02, both q8 models in batches of 8 for 6,000 steps (300 warm-up
         --batch-size 8 --lr 5e-4 --warmup-steps 300 --init-from checkpoints/hyperprior-q8.pt --compile \
         --seed 372 --rounded-synthesis
     # factorized q8: runs/fq8-b8 --preset wide --init-from checkpoints/factorized-q8.pt --seed 373
+On 2026-12-03, both q7 models the same way for 8,000 steps (400 warm-up), side by side:
+
+    aecodec train ../shared/data/train --out runs/hq7-b8 --lambda 0.0483 --preset hyperprior-wide --steps 8000 \
+        --batch-size 8 --lr 5e-4 --warmup-steps 400 --init-from checkpoints/hyperprior-q7.pt --compile \
+        --seed 374 --rounded-synthesis
+    # factorized q7: runs/fq7-b8 --preset wide --init-from checkpoints/factorized-q7.pt --seed 375
 """
 
 from __future__ import annotations
