@@ -113,6 +113,29 @@ class ImageCodec:
         Raises:
             CorruptStreamError: malformed stream, or one written by another model or quality.
         """
+        header, y_hat, alpha = self.decode_latent(data, max_pixels)
+        gray = header.mode in ("L", "LA")
+        pixels = np.empty((header.height, header.width) if gray else (header.height, header.width, 3), np.uint8)
+        f = self.factor
+        for t, x_hat in tiling.synthesise(self.model.synthesis, y_hat.to(self.device), header.tile,
+                                          self.model.latent_margin, f):  # fmt: skip
+            # Tiles on the right and bottom edges also hold the padding: keep the image's part only.
+            bottom, right = min(t.bottom * f, header.height), min(t.right * f, header.width)
+            x_hat = x_hat[..., : bottom - t.top * f, : right - t.left * f]
+            pixels[t.top * f : bottom, t.left * f : right] = images.to_pixels(x_hat, header.mode)
+        return images.to_image(pixels, header.mode, alpha)
+
+    @torch.no_grad()
+    def decode_latent(
+        self, data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    ) -> tuple[Header, torch.Tensor, np.ndarray | None]:
+        """Entropy-decode a stream: its header, the quantized latent y_hat (1, M, h, w) on the CPU, and
+        the alpha plane (None without one). Everything before the synthesis transform: exact integers
+        wherever the stream was written or is decoded.
+
+        Raises:
+            CorruptStreamError: malformed stream, or one written by another model or quality.
+        """
         header, strings = container.unpack(data)
         if (header.model_id, header.quality) != (self.model_id, self.quality):
             raise CorruptStreamError(
@@ -149,16 +172,7 @@ class ImageCodec:
             if y_hat is None:
                 y_hat = y_tile.new_empty((1, y_tile.shape[1], *header.latent_shape))
             y_hat[..., t.top : t.bottom, t.left : t.right] = y_tile
-        gray = header.mode in ("L", "LA")
-        pixels = np.empty((header.height, header.width) if gray else (header.height, header.width, 3), np.uint8)
-        f = self.factor
-        for t, x_hat in tiling.synthesise(self.model.synthesis, y_hat.to(self.device), header.tile,
-                                          self.model.latent_margin, f):  # fmt: skip
-            # Tiles on the right and bottom edges also hold the padding: keep the image's part only.
-            bottom, right = min(t.bottom * f, header.height), min(t.right * f, header.width)
-            x_hat = x_hat[..., : bottom - t.top * f, : right - t.left * f]
-            pixels[t.top * f : bottom, t.left * f : right] = images.to_pixels(x_hat, header.mode)
-        return images.to_image(pixels, header.mode, alpha)
+        return header, y_hat, alpha
 
 
 def check_size(header: Header, max_pixels: int | None) -> None:
