@@ -1,6 +1,6 @@
 """One benchmark run, start to finish: load images, measure the codecs (cached), write the report.
 
-    from benchmarks.bench import run
+    from aecodec.benchmarks.bench import run
     result = run(dataset="../shared/data/kodak", codecs=["aecodec", "jpeg"], out="out/bench")
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from codec.zoo import DEFAULT_MODEL_ID
+from aecodec.zoo import DEFAULT_MODEL_ID
 
 from . import datasets, harness, report
 from .codecs import CODEC_NAMES, DEFAULT_CODECS, DEFAULT_QUALITIES

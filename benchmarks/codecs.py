@@ -15,23 +15,27 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from codec.zoo import DEFAULT_MODEL_ID
+from aecodec.config import MAX_QUALITY, MIN_QUALITY
+from aecodec.zoo import DEFAULT_MODEL_ID
+
+#: Every quality level of an aecodec model.
+AECODEC_QUALITIES = tuple(range(MIN_QUALITY, MAX_QUALITY + 1))
 
 #: Default sweeps. JPEG's matches the published Pillow curve (quality 5..95 step 5); the others are dense
 #: enough for smooth PCHIP curves over 0.1-3 bpp on Kodak. JPEG 2000's "quality" is OpenJPEG's target PSNR.
 DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
-    "aecodec": tuple(range(1, 9)),
+    "aecodec": AECODEC_QUALITIES,
     "jpeg": tuple(range(5, 100, 5)),
     "webp": tuple(range(5, 100, 10)),
     "avif": tuple(range(5, 100, 10)),
     "jxl": tuple(range(5, 100, 10)),
     "jpeg2000": tuple(range(22, 48, 2)),
     # one aecodec model family by name, so that families can be compared in one run
-    "aecodec-factorized": tuple(range(1, 9)),
-    "aecodec-hyperprior": tuple(range(1, 9)),
+    "aecodec-factorized": AECODEC_QUALITIES,
+    "aecodec-hyperprior": AECODEC_QUALITIES,
     # the same with encoder-side refinement (codec/refine.py, its default steps): slow encoding
-    "aecodec-factorized-refined": tuple(range(1, 9)),
-    "aecodec-hyperprior-refined": tuple(range(1, 9)),
+    "aecodec-factorized-refined": AECODEC_QUALITIES,
+    "aecodec-hyperprior-refined": AECODEC_QUALITIES,
 }
 CODEC_NAMES = tuple(DEFAULT_QUALITIES)
 #: What a plain ``aecodec bench`` measures: aecodec (the model chosen by ``model_id``) and the classical codecs.
@@ -95,16 +99,16 @@ def _jpeg2000(quality: int) -> Codec:
 
 
 def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec", refine_steps: int = 0) -> Codec:
-    from codec import container, refine, zoo
+    from aecodec import container, refine, zoo
 
     sha256 = zoo.lookup(model_id, quality, checkpoint_dir).sha256  # cheap: the cache key needs no model
     loaded = []
 
     def model():
         if not loaded:  # load on first use, so a fully cached run never loads a checkpoint
-            from codec.api import load_model
+            from aecodec.api import load_codec
 
-            loaded.append(load_model(model_id, quality, checkpoint_dir=checkpoint_dir, refine_steps=refine_steps))
+            loaded.append(load_codec(model_id, quality, checkpoint_dir=checkpoint_dir, refine_steps=refine_steps))
         return loaded[0]
 
     version = f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}"
@@ -123,7 +127,7 @@ def make_codec(name: str, quality: int, *, model_id: str = DEFAULT_MODEL_ID, che
     """Build codec ``name`` at ``quality``; ``model_id``/``checkpoint_dir`` select aecodec's model.
 
     ``aecodec-factorized`` / ``aecodec-hyperprior`` name a model family directly, whatever ``model_id`` says;
-    with ``-refined`` after it, that family encodes with refinement (``codec.refine.DEFAULT_STEPS`` steps).
+    with ``-refined`` after it, that family encodes with refinement (``aecodec.refine.DEFAULT_STEPS`` steps).
     """
     if name == "jpeg":
         return _pillow_codec("jpeg", "JPEG", ".jpg", quality)  # Pillow defaults: 4:2:0, baseline
@@ -138,7 +142,7 @@ def make_codec(name: str, quality: int, *, model_id: str = DEFAULT_MODEL_ID, che
     if name == "aecodec":
         return _aecodec(quality, model_id, checkpoint_dir)
     if name.startswith("aecodec-") and name.endswith("-refined") and name in CODEC_NAMES:
-        from codec.refine import DEFAULT_STEPS
+        from aecodec.refine import DEFAULT_STEPS
 
         family = name.removeprefix("aecodec-").removesuffix("-refined")
         return _aecodec(quality, family, checkpoint_dir, name, refine_steps=DEFAULT_STEPS)

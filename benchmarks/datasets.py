@@ -34,7 +34,7 @@ def _bench_image(name: str, rgb: np.ndarray) -> BenchImage:
 
 def load_folder(folder: str | Path) -> list[BenchImage]:
     """Every lossless image in ``folder`` (sorted by name), as 8-bit RGB."""
-    from codec.data import list_images
+    from aecodec.images import list_images
 
     out = []
     for path in list_images(folder, LOSSLESS_SUFFIXES, what="dataset"):

@@ -5,7 +5,7 @@ file), PSNR and MS-SSIM on the 8-bit RGB reconstruction, encode and decode wall-
 cached under a key made of the codec, its library or checkpoint version, the quality and the image's pixels,
 so an interrupted or repeated run only measures what is missing.
 
-    from benchmarks import harness, datasets
+    from aecodec.benchmarks import harness, datasets
     rows = harness.measure(datasets.load_default(), {"jpeg": [50, 90], "aecodec": [3, 5]}).rows
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from codec.files import atomic_path
-from codec.zoo import DEFAULT_MODEL_ID
+from aecodec.files import atomic_path
+from aecodec.zoo import DEFAULT_MODEL_ID
 
 from .codecs import Codec, make_codec
 from .datasets import BenchImage

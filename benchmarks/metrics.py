@@ -1,4 +1,5 @@
-"""Distortion metrics on 8-bit RGB: PSNR and MS-SSIM (pytorch-msssim, the maintained implementation)."""
+"""Distortion metrics on 8-bit RGB: PSNR (:mod:`aecodec.metrics`) and MS-SSIM (pytorch-msssim, the maintained
+implementation)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,12 @@ import math
 
 import numpy as np
 
+from ..metrics import psnr_db
+
+__all__ = ["MS_SSIM_MIN_SIDE", "ms_ssim", "psnr_db"]
+
 #: pytorch-msssim's 5 scales with an 11-pixel window need both sides larger than (11 - 1) * 2**4.
 MS_SSIM_MIN_SIDE = 161
-
-
-def psnr_db(original: np.ndarray, decoded: np.ndarray) -> float:
-    """PSNR in dB of two uint8 arrays of the same shape (inf when identical)."""
-    mse = np.mean((original.astype(np.float64) - decoded.astype(np.float64)) ** 2)
-    return 10 * math.log10(255.0**2 / mse) if mse > 0 else math.inf
 
 
 def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:

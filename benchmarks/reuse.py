@@ -14,7 +14,7 @@ import csv
 import subprocess
 from pathlib import Path
 
-from codec import zoo
+from aecodec import zoo
 
 from .codecs import make_codec
 from .datasets import BenchImage

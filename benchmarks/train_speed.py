@@ -1,12 +1,12 @@
 """Training throughput (training pixels per second) of one optimisation step, for several set-ups.
 
-Each set-up runs the real ``codec.train.train_step`` on random crops held in memory, after warm-up steps that
+Each set-up runs the real ``aecodec.training.train.train_step`` on random crops held in memory, after warm-up steps that
 also absorb torch.compile's compilation; the figure is the median over the timed steps. Set-ups are measured
 one after another in the same process. With ``--data`` it also times the real data pipeline
-(``codec.data.CropSampler``: photos decoded once into memory, random crops per batch), to show whether it
+(``aecodec.training.data.CropSampler``: photos decoded once into memory, random crops per batch), to show whether it
 could starve the training step.
 
-    python -m benchmarks.train_speed --data ../shared/data/train --out benchmarks/results/training/throughput.json
+    python -m aecodec.benchmarks.train_speed --data ../shared/data/train --out benchmarks/results/training/throughput.json
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from codec.config import preset
-from codec.distributed import DistributedContext
-from codec.loss import RateDistortionLoss
-from codec.model import build_model
-from codec.train import StepParts, split_parameters, train_step
+from aecodec.config import preset
+from aecodec.training.distributed import DistributedContext
+from aecodec.training.loss import RateDistortionLoss
+from aecodec.models import build_model
+from aecodec.training.train import StepParts, split_parameters, train_step
 
 # (preset, batch, crop, compiled, channels_last)
 SETUPS = (
@@ -70,7 +70,8 @@ def measure(name: str, batch: int, crop: int, compiled: bool, channels_last: boo
 
 def time_sampler(folder: Path, batch: int, crop: int, batches: int) -> dict:
     """Seconds to decode the photos into memory once, and the median seconds to draw one batch of crops."""
-    from codec.data import CropSampler, list_images
+    from aecodec.images import list_images
+from aecodec.training.data import CropSampler
 
     t0 = time.perf_counter()
     sampler = CropSampler(list_images(folder), crop, torch.Generator().manual_seed(0))

@@ -1,6 +1,6 @@
-"""Plots of training logs (log.csv from codec.train): loss, bpp and PSNR against step, train and validation.
+"""Plots of training logs (log.csv from aecodec.training.train): loss, bpp and PSNR against step, train and validation.
 
-    python -m benchmarks.training_plots benchmarks/results/training/*.csv   # writes a .png beside each
+    python -m aecodec.benchmarks.training_plots benchmarks/results/training/*.csv   # writes a .png beside each
 """
 
 from __future__ import annotations

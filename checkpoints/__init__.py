@@ -1,1 +1,1 @@
-"""Shipped model weights of aecodec (installed as the ``aecodec_checkpoints`` package); see MANIFEST.json."""
+"""Shipped model weights of aecodec (installed as ``aecodec.checkpoints``); see MANIFEST.json."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from codec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
+from aecodec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
 
 CODECS_HELP = (
     "Comma-separated: aecodec (the --model family), jpeg, webp, avif, jxl, jpeg2000; aecodec-factorized and "
@@ -44,8 +44,8 @@ def bench(dataset, codecs, quality_specs, model_id, out_dir, cache_dir, no_cache
       aecodec bench --dataset kodak/ --out results/   # a folder of your own
       aecodec bench --codecs aecodec,jpeg --qualities jpeg=20,50,80
     """
-    from benchmarks.bench import parse_qualities, run
-    from codec.errors import AECodecError
+    from aecodec.benchmarks.bench import parse_qualities, run
+    from aecodec.errors import AECodecError
 
     names = [c.strip() for c in codecs.split(",") if c.strip()]
     try:

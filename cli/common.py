@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from codec.errors import AECodecError
-from codec.files import atomic_path
+from aecodec.errors import AECodecError
+from aecodec.files import atomic_path
 
 
 def output_paths(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from aecodec.config import DEFAULT_MAX_PIXELS  # light: imports no torch
+
 from . import common
 
 
@@ -16,7 +18,7 @@ from . import common
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the decoded images.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
-@click.option("--max-pixels", type=click.IntRange(min=0), default=40_000_000, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse files that declare a larger image (a decompression-bomb guard); 0: no limit.")  # fmt: skip
 def decode(files, output, out_dir, device, force, max_pixels):
     """Decompress .aec FILES into images (default: PNG beside each input).
@@ -24,7 +26,8 @@ def decode(files, output, out_dir, device, force, max_pixels):
     Large images are decoded tile by tile, so memory stays bounded: a 48-megapixel photo needs
     --max-pixels 50000000 (or 0) and about 1 GB.
     """
-    from codec.api import check_size, load_model, read_header
+    from aecodec.api import check_size, load_codec
+    from aecodec.container import peek_header
 
     targets = common.output_paths(files, output, out_dir, ".png")
     codecs = {}  # one loaded model per (model id, quality) among the inputs
@@ -36,11 +39,11 @@ def decode(files, output, out_dir, device, force, max_pixels):
             if src.is_dir():
                 raise click.ClickException(f"{src} is a directory")
             data = src.read_bytes()
-            header = read_header(data)
+            header = peek_header(data)  # picks the model; decompress validates the whole stream once
             check_size(header, max_pixels or None)
             key = (header.model_id, header.quality)
             if key not in codecs:
-                codecs[key] = load_model(header.model_id, header.quality, device=device)
+                codecs[key] = load_codec(header.model_id, header.quality, device=device)
             image = codecs[key].decompress(data, max_pixels=max_pixels or None)
             with common.atomic_output(dst) as tmp:
                 image.save(tmp, format=_format_for(dst))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from codec.zoo import DEFAULT_MODEL_ID, DEFAULT_QUALITY  # light: the zoo module imports no torch
+from aecodec.config import MAX_QUALITY, MIN_QUALITY  # light: config and zoo import no torch
+from aecodec.zoo import DEFAULT_MODEL_ID, DEFAULT_QUALITY
 
 from . import common
 
@@ -15,8 +16,8 @@ from . import common
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (single input only).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the .aec files.")
-@click.option("-q", "--quality", type=click.IntRange(1, 8), default=DEFAULT_QUALITY, show_default=True,
-              help="1 = smallest files .. 8 = best quality.")  # fmt: skip
+@click.option("-q", "--quality", type=click.IntRange(MIN_QUALITY, MAX_QUALITY), default=DEFAULT_QUALITY,
+              show_default=True, help=f"{MIN_QUALITY} = smallest files .. {MAX_QUALITY} = best quality.")  # fmt: skip
 @click.option("--model", "model_id", default=DEFAULT_MODEL_ID, show_default=True,
               help="Model family, e.g. factorized or hyperprior (see `aecodec models`).")  # fmt: skip
 @click.option("--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
@@ -31,12 +32,13 @@ def encode(images, output, out_dir, quality, model_id, refine_steps, device, for
     Any image Pillow reads works. Grayscale stays grayscale, alpha is kept losslessly, EXIF orientation is
     applied; see the README for the details.
     """
-    from codec.api import load_model, read_header
-    from codec.images import load_image
+    from aecodec.api import load_codec
+    from aecodec.container import peek_header
+    from aecodec.images import load_image
 
     targets = common.output_paths(images, output, out_dir, ".aec")
     try:
-        codec = load_model(model_id, quality, device=device, refine_steps=refine_steps)
+        codec = load_codec(model_id, quality, device=device, refine_steps=refine_steps)
     except common.user_errors() as exc:
         # The same one-line `error: ...` as every other failure (click would print `Error: ...`).
         common.fail(str(exc))
@@ -55,7 +57,7 @@ def encode(images, output, out_dir, quality, model_id, refine_steps, device, for
             with common.atomic_output(dst) as tmp:
                 tmp.write_bytes(data)
             # The size that was coded, i.e. after EXIF orientation (a rotated photo swaps width and height).
-            header = read_header(data)
+            header = peek_header(data)
             bpp = 8 * len(data) / (header.width * header.height)
             common.report(f"{src} -> {dst}: {header.width}x{header.height}, {len(data):,} bytes, {bpp:.3f} bpp", bar)
         except common.user_errors() as exc:

@@ -15,7 +15,7 @@ from . import common
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 def info(files, as_json):
     """Validate .aec FILES and show what their headers say."""
-    from codec.container import unpack
+    from aecodec.container import unpack
 
     failures = 0
     for path in files:

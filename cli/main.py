@@ -12,12 +12,12 @@ import click
 
 # name -> (module, function, one-line help shown by `aecodec --help` without importing the module)
 COMMANDS = {
-    "encode": ("cli.encode", "encode", "Compress images into .aec files."),
-    "decode": ("cli.decode", "decode", "Decompress .aec files into images."),
-    "bench": ("cli.bench", "bench", "Rate-distortion curves against JPEG, WebP, AVIF, JPEG XL, JPEG 2000."),
-    "info": ("cli.info", "info", "Show the header of .aec files."),
-    "models": ("cli.models", "models", "List the shipped models and quality levels."),
-    "train": ("cli.train", "train", "Train a model on a folder of photos."),
+    "encode": ("aecodec.cli.encode", "encode", "Compress images into .aec files."),
+    "decode": ("aecodec.cli.decode", "decode", "Decompress .aec files into images."),
+    "bench": ("aecodec.cli.bench", "bench", "Rate-distortion curves against JPEG, WebP, AVIF, JPEG XL, JPEG 2000."),
+    "info": ("aecodec.cli.info", "info", "Show the header of .aec files."),
+    "models": ("aecodec.cli.models", "models", "List the shipped models and quality levels."),
+    "train": ("aecodec.cli.train", "train", "Train a model on a folder of photos."),
 }
 
 

@@ -11,8 +11,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def models(as_json):
     """List the models and quality levels available, with what each reaches on Kodak."""
-    from codec.errors import AECodecError
-    from codec.zoo import entries
+    from aecodec.errors import AECodecError
+    from aecodec.zoo import entries
 
     try:
         found = entries()

@@ -6,38 +6,43 @@ from pathlib import Path
 
 import click
 
+from aecodec.config import MAX_QUALITY, MIN_QUALITY, PRESETS, TrainConfig  # light: imports no torch
+
+#: The training defaults are TrainConfig's (one source for the CLI, scripts and the library).
+DEFAULTS = TrainConfig()
+
 
 @click.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Run folder: last.pt (resumable), log.csv, validation grids, final.pt.")  # fmt: skip
-@click.option("-q", "--quality", type=click.IntRange(1, 8), default=None, help="Train for this quality's lambda.")
+@click.option("-q", "--quality", type=click.IntRange(MIN_QUALITY, MAX_QUALITY), default=None,
+              help="Train for this quality's lambda.")  # fmt: skip
 @click.option("--lambda", "lmbda", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Rate-distortion lambda (instead of --quality).")  # fmt: skip
-@click.option("--preset", default="small", show_default=True,
-              help="Architecture: tiny, small, medium, base, wide (factorized prior); hyperprior-tiny, "
-                   "hyperprior-small, hyperprior-base, hyperprior-wide (scale hyperprior); hyperprior-mean-tiny, "
-                   "hyperprior-mean-wide (mean-scale). --init-from a model of the same family with fewer latent "
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="small", show_default=True,
+              help="Architecture: tiny .. base and wide are factorized priors, hyperprior-* scale hyperpriors, "
+                   "hyperprior-mean-* mean-scale ones. --init-from a model of the same family with fewer latent "
                    "channels grows its latent (small -> wide); a scale-only hyperprior starts a mean-scale one "
                    "unchanged (its means start at 0).")  # fmt: skip
-@click.option("--steps", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--crop-size", type=click.IntRange(min=16), default=128, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULTS.steps, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
+@click.option("--crop-size", type=click.IntRange(min=16), default=DEFAULTS.crop_size, show_default=True,
               help="Training crop side (multiple of 16; 128 trains ~1.5x faster per pixel than 256 on CPU).")  # fmt: skip
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (cosine decay).")
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=200, show_default=True)
-@click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True, help="Peak learning rate (cosine decay).")
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=DEFAULTS.warmup_steps, show_default=True)
+@click.option("--val-every", type=click.IntRange(min=1), default=DEFAULTS.val_every, show_default=True)
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Start from these weights (e.g. fine-tune another quality's model).")  # fmt: skip
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/last.pt.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--compile/--no-compile", "compile_", default=DEFAULTS.compile, show_default=True,
               help="torch.compile the training step: ~1.5x faster on CPU after ~1 minute of compiling.")
 @click.option("--freeze-transforms", is_flag=True,
               help="Train only the entropy model, keeping g_a and g_s as --init-from gave them (a hyperprior "
                    "starting from a trained factorized model).")  # fmt: skip
-@click.option("--rounded-synthesis/--noisy-synthesis", default=False, show_default=True,
+@click.option("--rounded-synthesis/--noisy-synthesis", default=DEFAULTS.rounded_synthesis, show_default=True,
               help="Feed the synthesis transforms the latents rounded as the decoder will (straight-through "
                    "gradient) rather than with training's uniform noise; the rate is estimated with noise "
                    "either way.")  # fmt: skip
@@ -49,21 +54,20 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
     Several processes or machines: run the same command under torchrun (DistributedDataParallel; each
     process draws --batch-size crops), e.g. `torchrun --nproc_per_node 2 $(which aecodec) train ...`.
     """
-    from codec.checkpoint import export_final, safe_load
-    from codec.config import TrainConfig, lambda_for_quality
-    from codec.config import preset as get_preset
-    from codec.errors import AECodecError
-    from codec.model import build_model
-    from codec.config import ModelConfig
-    from codec.distributed import from_environment
-    from codec.train import fit
+    from aecodec.checkpoint import safe_load
+    from aecodec.config import ModelConfig, lambda_for_quality
+    from aecodec.errors import AECodecError
+    from aecodec.models import build_model
+    from aecodec.training.distributed import from_environment
+    from aecodec.training.export import export_final
+    from aecodec.training.train import fit
 
     if (quality is None) == (lmbda is None):
         raise click.UsageError("give exactly one of --quality and --lambda")
     if lmbda is None:
         lmbda = lambda_for_quality(quality)
     try:
-        model_config = get_preset(preset)
+        model_config = PRESETS[preset]
         config = TrainConfig(
             lmbda=lmbda, steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr,
             warmup_steps=warmup_steps, val_every=val_every, seed=seed, compile=compile_,

@@ -1,11 +1,15 @@
 """aecodec: a learned image codec.
 
-Public API (imported lazily, so ``import codec`` stays cheap until a function is used)::
+Public API (imported lazily, so ``import aecodec`` stays cheap until a function is used)::
 
-    import codec
-    data = codec.compress(image, quality=4)      # PIL image, HxWx3 uint8 array or CHW float tensor
-    image = codec.decompress(data)               # PIL.Image
-    model = codec.load_model("factorized", quality=4)   # reuse one loaded model for many images
+    import aecodec
+    data = aecodec.compress(image, quality=4)       # PIL image, HxWx3 uint8 array or CHW float tensor
+    image = aecodec.decompress(data)                # PIL.Image
+    header = aecodec.read_header(data)              # size, mode, model and quality, without decoding
+    codec = aecodec.load_codec("hyperprior", quality=4)   # an ImageCodec: reuse it for many images
+
+Subpackages: ``aecodec.models`` (the networks), ``aecodec.training`` (fitting them), ``aecodec.cli`` (the
+``aecodec`` command), ``aecodec.benchmarks`` (rate-distortion and speed harnesses).
 """
 
 from .errors import (
@@ -21,16 +25,17 @@ __all__ = [
     "AECodecError",
     "CheckpointError",
     "CorruptStreamError",
+    "ImageCodec",
     "ImageInputError",
     "UnknownModelError",
     "UnsupportedVersionError",
     "compress",
     "decompress",
-    "load_model",
+    "load_codec",
     "read_header",
 ]
 
-_LAZY = {"compress": "api", "decompress": "api", "load_model": "api", "read_header": "api"}
+_LAZY = {name: "api" for name in ("ImageCodec", "compress", "decompress", "load_codec", "read_header")}
 
 
 def __getattr__(name: str):
@@ -39,4 +44,4 @@ def __getattr__(name: str):
         from importlib import import_module
 
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'codec' has no attribute {name!r}")
+    raise AttributeError(f"module 'aecodec' has no attribute {name!r}")

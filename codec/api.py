@@ -1,6 +1,6 @@
 """The Python API: compress images to .aec bytes and back.
 
-Load a model once with :func:`load_model` to code many images; :func:`compress` and :func:`decompress` are
+Load a model once with :func:`load_codec` to code many images; :func:`compress` and :func:`decompress` are
 one-shot conveniences that load the model they need on each call.
 """
 
@@ -16,13 +16,9 @@ from PIL import Image
 
 from . import container, images, refine, tiling, zoo
 from .checkpoint import load_final
-from .config import lambda_for_quality
+from .config import DEFAULT_MAX_PIXELS, lambda_for_quality
 from .container import Header
 from .errors import CorruptStreamError, ImageInputError
-
-#: Decoding refuses streams that declare more pixels than this (a decompression-bomb guard, like Pillow's
-#: MAX_IMAGE_PIXELS); pass ``max_pixels`` to raise it.
-DEFAULT_MAX_PIXELS = 40_000_000
 
 #: Side of the coding tiles in latent positions (1024 pixels for the factorized model): images up to that
 #: size are one tile, exactly as if untiled; larger ones are coded tile by tile in bounded memory.
@@ -33,14 +29,14 @@ class ImageCodec:
     """A loaded model at one quality: codes images to .aec bytes and back.
 
     Args:
-        model: a model with frozen entropy tables (from :func:`codec.checkpoint.load_final`).
+        model: a model with frozen entropy tables (from :func:`aecodec.checkpoint.load_final`).
         model_id: the id written into every stream (e.g. "factorized").
         quality: the quality level written into every stream.
         device: where the transforms run (entropy coding always runs on the CPU).
-        tile: side of the coding tiles in latent positions (see :mod:`codec.tiling`); decoding follows the
+        tile: side of the coding tiles in latent positions (see :mod:`aecodec.tiling`); decoding follows the
             tile side the stream declares.
-        refine_steps: encoder-side refinement of the latent (:mod:`codec.refine`): 0 codes g_a's latent as
-            it is (fast, byte-identical on any thread count); ``codec.refine.DEFAULT_STEPS`` (40) makes smaller
+        refine_steps: encoder-side refinement of the latent (:mod:`aecodec.refine`): 0 codes g_a's latent as
+            it is (fast, byte-identical on any thread count); ``aecodec.refine.DEFAULT_STEPS`` (40) makes smaller
             files of better quality at many times the encoding time. Decoding is the same either way.
     """
 
@@ -185,7 +181,7 @@ def check_size(header: Header, max_pixels: int | None) -> None:
         )
 
 
-def load_model(
+def load_codec(
     model_id: str = zoo.DEFAULT_MODEL_ID,
     quality: int = zoo.DEFAULT_QUALITY,
     device: str | torch.device = "cpu",
@@ -226,8 +222,8 @@ def compress(
     device: str | torch.device = "cpu",
     checkpoint_dir: str | Path | None = None,
 ) -> bytes:
-    """Code one image into .aec bytes (loads the model; use :func:`load_model` for many images)."""
-    return load_model(model_id, quality, device, checkpoint_dir).compress(image)
+    """Code one image into .aec bytes (loads the model; use :func:`load_codec` for many images)."""
+    return load_codec(model_id, quality, device, checkpoint_dir).compress(image)
 
 
 def decompress(
@@ -237,7 +233,7 @@ def decompress(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Decode .aec bytes into a PIL image, loading the model the stream names."""
-    header = read_header(data)
+    header = container.peek_header(data)  # the model to load; its decompress validates the whole stream
     check_size(header, max_pixels)
-    codec = load_model(header.model_id, header.quality, device, checkpoint_dir)
+    codec = load_codec(header.model_id, header.quality, device, checkpoint_dir)
     return codec.decompress(data, max_pixels=max_pixels)

@@ -99,10 +99,20 @@ def _check_header(header: Header) -> None:
 
 
 def pack(header: Header, strings: list[bytes]) -> bytes:
-    """Serialise a header and its coded strings into the bytes of an .aec file."""
+    """Serialise a header and its coded strings into the bytes of an .aec file.
+
+    Raises:
+        ValueError: a header field out of its range, or no strings / too many.
+    """
     _check_header(header)
     if not 1 <= len(strings) <= MAX_STRINGS:
         raise ValueError(f"need 1..{MAX_STRINGS} strings, got {len(strings)}")
+    return write_unchecked(header, strings)
+
+
+def write_unchecked(header: Header, strings: list[bytes]) -> bytes:
+    """The byte layout of an .aec file, with no range checks: :func:`pack` checks first; the fuzzing harness
+    builds hostile streams (any field value a struct can hold) with it, so there is one writer of the layout."""
     model_id = header.model_id.encode("ascii")
     parts = [
         MAGIC,
@@ -114,7 +124,11 @@ def pack(header: Header, strings: list[bytes]) -> bytes:
     ]
     for s in strings:
         parts += [struct.pack(">I", len(s)), bytes(s)]
-    body = b"".join(parts)
+    return seal(b"".join(parts))
+
+
+def seal(body: bytes) -> bytes:
+    """``body`` followed by its CRC32, the last field of every stream."""
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -139,7 +153,13 @@ class _Reader:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
 
 
-def read_header_bytes(data: bytes) -> tuple[Header, _Reader]:
+def peek_header(data: bytes) -> Header:
+    """Parse and validate the header alone, without reading the strings or the checksum: cheap, for choosing
+    the model that decodes a stream (which :func:`unpack` then validates whole) or showing its size."""
+    return _read_header(data)[0]
+
+
+def _read_header(data: bytes) -> tuple[Header, _Reader]:
     """Parse and validate the header; the reader is left at the string count."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
@@ -187,7 +207,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         CorruptStreamError: wrong magic, bad field, truncation, trailing bytes or CRC mismatch.
         UnsupportedVersionError: a format version this aecodec does not read.
     """
-    header, reader = read_header_bytes(data)
+    header, reader = _read_header(data)
     body_end = len(reader.data) - 4
     if body_end < reader.pos:
         raise CorruptStreamError("truncated stream: missing strings and checksum")

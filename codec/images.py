@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from .errors import ImageInputError
+from .inflate import inflate_bounded
 
 _GRAY_MODES = {"1", "L", "P;L", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _WIDE_GRAY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -118,14 +120,17 @@ def compress_alpha(alpha: np.ndarray) -> bytes:
 
 
 def decompress_alpha(data: bytes, width: int, height: int) -> np.ndarray:
-    """Inverse of :func:`compress_alpha`; never inflates past the declared size (zip bombs)."""
+    """Inverse of :func:`compress_alpha`; never inflates past the declared size (zip bombs).
+
+    Raises:
+        ValueError: a damaged plane, or one whose size is not ``width`` x ``height``.
+    """
     expected = width * height
-    inflater = zlib.decompressobj()
     try:
-        raw = inflater.decompress(data, expected)
-    except zlib.error as exc:
+        raw = inflate_bounded(data, expected)
+    except ValueError as exc:
         raise ValueError(f"alpha plane is damaged: {exc}") from None
-    if len(raw) != expected or inflater.unconsumed_tail or not inflater.eof:
+    if len(raw) != expected:
         raise ValueError("alpha plane does not match the image size")
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
 
@@ -169,3 +174,17 @@ def load_image(path) -> Image.Image:
         raise ImageInputError(f"{path}: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageInputError(f"{path}: not a readable image ({exc})") from None
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+
+
+def list_images(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, what: str = "training") -> list[Path]:
+    """All image files (by suffix) directly inside ``folder``, sorted by name; ``what`` names it in errors."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(suffixes)}) in {folder}")
+    return files

@@ -36,7 +36,7 @@ WINDOW = 64
 #: multiple of 4 so that a hyperprior's hyper-latent (1/4 of y a side) lines up with the window.
 CONTEXT = 4
 #: Adam's peak step size on y (cosine decay to 0 over the steps), and the steps the benchmark's "-refined"
-#: codecs use: chosen on held-out training photos (scripts/refine_tuning.py,
+#: codecs use: chosen on held-out training photos (experiments/refine_tuning.py,
 #: benchmarks/results/refine_tuning.json), never on the benchmark images. More steps keep paying, slowly.
 DEFAULT_LR = 0.01
 DEFAULT_STEPS = 40
@@ -55,7 +55,7 @@ def refine_latent(
     """A refined copy of the latent ``y`` (1, M, h, w) of the H x W x 3 uint8 image ``pixels``.
 
     Args:
-        model: a model with ``coded_latent``, ``estimated_bits`` and ``synthesis`` (codec/model.py).
+        model: a model with ``coded_latent``, ``estimated_bits`` and ``synthesis`` (codec/models/model.py).
         lmbda: the rate-distortion weight the model was trained for (its quality's lambda).
         steps: Adam steps per window; 0 returns ``y`` unchanged.
         on_step: called with (steps done, steps in all, over all windows) after each step, for progress.

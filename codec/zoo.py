@@ -2,7 +2,7 @@
 
 There is exactly one table, ``MANIFEST.json`` in the checkpoint folder, read when a model is asked for (never
 at import). Each entry records the file, its sha256 (checked at every load), the architecture, the lambda and
-how the model was trained. The folder is the installed ``aecodec_checkpoints`` package (the repository's
+how the model was trained. The folder is the installed ``aecodec.checkpoints`` package (the repository's
 ``checkpoints/``), or the folder named by the ``AECODEC_CHECKPOINTS`` environment variable.
 """
 
@@ -37,7 +37,7 @@ def checkpoint_dir() -> Path:
     override = os.environ.get("AECODEC_CHECKPOINTS")
     if override:
         return Path(override)
-    return Path(str(resources.files("aecodec_checkpoints")))
+    return Path(str(resources.files("aecodec.checkpoints")))
 
 
 def read_manifest(folder: str | Path | None = None) -> dict:

@@ -7,7 +7,6 @@ astronaut.refined.*) and prints bpp and PSNR of aecodec next to Pillow JPEG at a
 from __future__ import annotations
 
 import io
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aecodec.metrics import psnr_db
+
 OUT = Path("out/demo")
-
-
-def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * math.log10(255.0**2 / mse)
 
 
 def jpeg_near(rgb: np.ndarray, target_bytes: int) -> tuple[int, int, float]:
@@ -48,7 +44,7 @@ def main() -> None:
     for label, name, options in (("default quality", "astronaut", []),
                                  ("--refine 40", "astronaut.refined", ["--refine", "40"])):  # fmt: skip
         aec, dec = OUT / f"{name}.aec", OUT / f"{name}.decoded.png"
-        aecodec = [sys.executable, "-m", "cli.main"]
+        aecodec = [sys.executable, "-m", "aecodec.cli.main"]
         subprocess.run([*aecodec, "encode", str(src), "-o", str(aec), "--force", *options], check=True)
         subprocess.run([*aecodec, "decode", str(aec), "-o", str(dec), "--force"], check=True)
         decoded = np.asarray(Image.open(dec).convert("RGB"))

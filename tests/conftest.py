@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from codec.checkpoint import export_final
-from codec.config import preset
-from codec.model import build_model
+from aecodec.training.export import export_final
+from aecodec.config import preset
+from aecodec.models import build_model
 
 REPO = Path(__file__).resolve().parent.parent
 KODAK = REPO.parent / "shared" / "data" / "kodak"
@@ -78,7 +78,7 @@ def run(use_tiny_zoo):
     """Invoke the `aecodec` CLI in-process against the tiny zoo: run("encode", path, ...) -> click Result."""
     from click.testing import CliRunner
 
-    from cli.main import main
+    from aecodec.cli.main import main
 
     runner = CliRunner()
 

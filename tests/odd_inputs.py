@@ -1,6 +1,6 @@
 """Odd input files for ``aecodec encode``, and what each must give.
 
-Shared by tests/test_odd_inputs.py and scripts/odd_inputs_table.py (which prints what the real CLI does with
+Shared by tests/test_odd_inputs.py and experiments/odd_inputs_table.py (which prints what the real CLI does with
 each). ``build(name, folder)`` writes the file and returns its path; ``CASES[name]`` says what encoding it
 must give: ``("ok", (width, height), mode)`` for the image that decoding the .aec gives back, or
 ``("error", None, None)`` for a one-line ``error: ...`` and exit status 1.

@@ -9,15 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-import codec
-from codec.errors import CorruptStreamError, ImageInputError, UnknownModelError
+import aecodec
+from aecodec.errors import CorruptStreamError, ImageInputError, UnknownModelError
 
 from conftest import natural_like
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_zoo):
-    return codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo)
+    return aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 17), (17, 1), (16, 16), (37, 23), (100, 5)])
@@ -48,7 +48,7 @@ def test_sixteen_bit_gray_keeps_its_high_byte(tiny):
     wide = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
     image = Image.fromarray(wide)
     assert image.mode.startswith("I;16")
-    from codec.images import prepare
+    from aecodec.images import prepare
 
     prepared = prepare(image)
     expected = np.clip(np.rint(wide / 257.0), 0, 255)
@@ -94,13 +94,13 @@ def test_same_input_same_bytes_and_pixels(tiny):
 
 
 def test_one_shot_functions(tiny_zoo):
-    data = codec.compress(natural_like(20, 20), quality=2, checkpoint_dir=tiny_zoo)
-    assert codec.read_header(data).quality == 2
-    assert codec.decompress(data, checkpoint_dir=tiny_zoo).size == (20, 20)
+    data = aecodec.compress(natural_like(20, 20), quality=2, checkpoint_dir=tiny_zoo)
+    assert aecodec.read_header(data).quality == 2
+    assert aecodec.decompress(data, checkpoint_dir=tiny_zoo).size == (20, 20)
 
 
 def test_stream_of_another_quality_is_refused(tiny, tiny_zoo):
-    other = codec.load_model("factorized", 2, checkpoint_dir=tiny_zoo)
+    other = aecodec.load_codec("factorized", 2, checkpoint_dir=tiny_zoo)
     with pytest.raises(CorruptStreamError, match="quality 2"):
         tiny.decompress(other.compress(natural_like(8, 8)))
 
@@ -114,14 +114,14 @@ def test_declared_size_over_the_limit_is_refused(tiny):
 
 def test_unknown_model_and_quality_list_the_choices(tiny_zoo):
     with pytest.raises(UnknownModelError, match="available: factorized"):
-        codec.load_model("nope", 1, checkpoint_dir=tiny_zoo)
+        aecodec.load_codec("nope", 1, checkpoint_dir=tiny_zoo)
     with pytest.raises(UnknownModelError, match="available: 1, 2"):
-        codec.load_model("factorized", 7, checkpoint_dir=tiny_zoo)
+        aecodec.load_codec("factorized", 7, checkpoint_dir=tiny_zoo)
 
 
 def test_import_codec_does_not_load_torch():
     import subprocess
     import sys
 
-    code = "import codec, sys; print('torch' in sys.modules)"
+    code = "import aecodec, sys; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

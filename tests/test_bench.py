@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
+from aecodec.cli.main import main
 
 from conftest import KODAK, natural_like
 
@@ -19,9 +19,9 @@ pytest.importorskip("bjontegaard")
 pytest.importorskip("pytorch_msssim")
 pytest.importorskip("matplotlib")
 
-from benchmarks import datasets, report  # noqa: E402
-from benchmarks.bench import parse_qualities, run  # noqa: E402
-from benchmarks.metrics import psnr_db  # noqa: E402
+from aecodec.benchmarks import datasets, report  # noqa: E402
+from aecodec.benchmarks.bench import parse_qualities, run  # noqa: E402
+from aecodec.benchmarks.metrics import psnr_db  # noqa: E402
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_model_families_compare_in_one_run(tmp_path, photo_dir):
 def test_committed_rows_of_unchanged_models_seed_the_cache(tmp_path, photo_dir):
     from conftest import make_zoo
 
-    from benchmarks.reuse import seed_cache
+    from aecodec.benchmarks.reuse import seed_cache
 
     zoo = make_zoo(tmp_path / "zoo", (1, 2))
     names, sweeps = ["aecodec-factorized"], {"aecodec-factorized": [1, 2]}
@@ -123,7 +123,7 @@ def test_rows_are_seeded_with_the_manifest_of_the_commit_that_wrote_them(tmp_pat
     """A model retrained and committed before its benchmark must not inherit the old model's rows."""
     import subprocess
 
-    from benchmarks.reuse import measured_manifest_text
+    from aecodec.benchmarks.reuse import measured_manifest_text
 
     def git(*args):
         return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from codec.checkpoint import COMPRESSED_MAGIC, atomic_torch_save, load_final, safe_load, sha256_file
-from codec.errors import CheckpointError
+from aecodec.checkpoint import COMPRESSED_MAGIC, load_final, safe_load, sha256_file
+from aecodec.training.export import atomic_torch_save
+from aecodec.errors import CheckpointError
 
 
 class Payload:
@@ -59,9 +60,9 @@ def test_weights_are_float16_on_disk_and_tables_frozen(tiny_zoo):
 def test_likelihood_floors_survive_float16_storage(tiny_zoo, tmp_path):
     """The 1e-9 likelihood floor is 0 in float16; loaded as 0, a bit estimate of a far-out value is infinite
     (fine-tuning a shipped model, or refining a latent, then turns into NaN)."""
-    from codec.train import load_initial_weights
-    from codec.config import preset
-    from codec.model import build_model
+    from aecodec.training.train import load_initial_weights
+    from aecodec.config import preset
+    from aecodec.models import build_model
 
     stored = safe_load(tiny_zoo / "tiny-q1.pt")["state_dict"]
     assert float(stored["entropy_bottleneck.likelihood_lower_bound.bound"]) == 0.0  # what float16 keeps
@@ -102,7 +103,7 @@ def test_damaged_compressed_checkpoint_is_refused(tiny_zoo, tmp_path, damage):
 def test_shipping_keeps_what_another_ship_run_wrote_meanwhile(tmp_path):
     import importlib.util
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "ship_checkpoints.py"
+    script = Path(__file__).resolve().parent.parent / "tools" / "release" / "ship_checkpoints.py"
     spec = importlib.util.spec_from_file_location("ship_checkpoints", script)
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)

@@ -112,7 +112,7 @@ def test_models_json(run):
 
 
 def test_encode_defaults_to_the_zoo_default_quality(run):
-    from codec.zoo import DEFAULT_QUALITY
+    from aecodec.zoo import DEFAULT_QUALITY
 
     assert f"[default: {DEFAULT_QUALITY};" in " ".join(run("encode", "--help").output.split())
 
@@ -123,7 +123,7 @@ def test_unknown_quality_is_one_line(run, photos):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from cli.main import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = "import sys; from aecodec.cli.main import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip().endswith("False")
 
@@ -138,7 +138,7 @@ def test_decoded_pixels_identical_across_runs(run, photos, tmp_path):
 
 
 def test_decode_max_pixels_guards_and_lifts(run, photos, tmp_path):
-    from codec.api import DEFAULT_MAX_PIXELS
+    from aecodec.config import DEFAULT_MAX_PIXELS
 
     aec = tmp_path / "a.aec"
     assert run("encode", photos[0], "-o", aec, "-q", 1).exit_code == 0
@@ -147,6 +147,6 @@ def test_decode_max_pixels_guards_and_lifts(run, photos, tmp_path):
     assert not (tmp_path / "a.png").exists()
     assert run("decode", aec, "-o", tmp_path / "a.png", "--max-pixels", 0).exit_code == 0
     # the CLI's default is the library's
-    from cli.decode import decode
+    from aecodec.cli.decode import decode
 
     assert next(p for p in decode.params if p.name == "max_pixels").default == DEFAULT_MAX_PIXELS

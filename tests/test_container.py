@@ -7,9 +7,9 @@ import zlib
 
 import pytest
 
-from codec import container
-from codec.container import Header
-from codec.errors import CorruptStreamError, UnsupportedVersionError
+from aecodec import container
+from aecodec.container import Header
+from aecodec.errors import CorruptStreamError, UnsupportedVersionError
 
 HEADER = Header("factorized", 3, 37, 23, "RGB", (2, 3), 64)
 STRINGS = [b"\x01\x02\x03coded", b"alpha-plane"]

@@ -17,11 +17,11 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-import codec
-import codec.container
-import codec.entropy
-import codec.tiling
-from cli.main import main
+import aecodec
+import aecodec.container
+import aecodec.rans_guard
+import aecodec.tiling
+from aecodec.cli.main import main
 
 from conftest import KODAK, REPO, natural_like
 
@@ -36,7 +36,7 @@ def threads():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_zoo):
-    return codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo)
+    return aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def photo() -> Image.Image:
 
 @pytest.mark.parametrize("tile", [64, 8])  # one tile, and 2 tiles (latent 6 x 10)
 def test_same_bytes_and_near_pixels_with_one_and_two_threads(tiny_zoo, photo, threads, tile):
-    tiny = codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo, tile=tile)
-    assert len(codec.container.unpack(tiny.compress(photo))[1]) == (1 if tile == 64 else 2)
+    tiny = aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo, tile=tile)
+    assert len(aecodec.container.unpack(tiny.compress(photo))[1]) == (1 if tile == 64 else 2)
     coded, pixels = {}, {}
     for n in (1, 2, 1):
         threads(n)
@@ -84,9 +84,9 @@ def test_another_process_codes_and_decodes_identically(tiny_zoo, tiny, photo, tm
         f"""
         import numpy as np, torch
         from PIL import Image
-        import codec
+        import aecodec
         torch.set_num_threads(2)
-        model = codec.load_model("factorized", 1, checkpoint_dir={str(tiny_zoo)!r})
+        model = aecodec.load_codec("factorized", 1, checkpoint_dir={str(tiny_zoo)!r})
         with Image.open("photo.png") as photo:
             open("there.aec", "wb").write(model.compress(photo))
         np.save("there.npy", np.asarray(model.decompress(open("here.aec", "rb").read())))
@@ -108,15 +108,15 @@ def test_shipped_model_across_thread_counts(threads):
     photo = Image.open(KODAK / "kodim01.png").convert("RGB") if (KODAK / "kodim01.png").exists() else None
     if photo is None:
         photo = Image.fromarray(pytest.importorskip("skimage.data").astronaut()[:256, :384])
-    model = codec.load_model("factorized", 6)
+    model = aecodec.load_codec("factorized", 6)
     threads(1)
     data = model.compress(photo)
-    header, strings = codec.container.unpack(data)
+    header, strings = aecodec.container.unpack(data)
     latents, pixels = {}, {}
     for n in (1, 2, 1):
         threads(n)
         latent = model.model.entropy_bottleneck.decompress(
-            codec.entropy.safe_strings([strings[0]], model.model.entropy_bottleneck, header.latent_shape),
+            aecodec.rans_guard.safe_strings([strings[0]], model.model.entropy_bottleneck, header.latent_shape),
             header.latent_shape,
         )
         image = np.asarray(model.decompress(data)).astype(int)
@@ -127,9 +127,9 @@ def test_shipped_model_across_thread_counts(threads):
 
 def _decoded_latent(model, data: bytes) -> torch.Tensor:
     """The hyperprior's entropy-decoded y_hat of a stream, tile by tile, as the decoder computes it."""
-    header, strings = codec.container.unpack(data)
+    header, strings = aecodec.container.unpack(data)
     side = model.decompress_side(strings[:1], header.latent_shape)
-    tiles = codec.tiling.grid(header.latent_shape, header.tile)
+    tiles = aecodec.tiling.grid(header.latent_shape, header.tile)
     return torch.cat([model.decompress_latent(s, t, side).flatten() for s, t in zip(strings[1:], tiles)])
 
 
@@ -140,7 +140,7 @@ def test_shipped_hyperprior_decodes_the_same_latent_on_any_float_path(threads):
     photo = Image.open(KODAK / "kodim01.png").convert("RGB") if (KODAK / "kodim01.png").exists() else None
     if photo is None:
         photo = Image.fromarray(pytest.importorskip("skimage.data").astronaut()[:256, :384])
-    image_codec = codec.load_model("hyperprior", 6)
+    image_codec = aecodec.load_codec("hyperprior", 6)
     model = image_codec.model
     threads(2)
     data = image_codec.compress(photo)

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import codec
-from codec import container, entropy, fuzz
-from codec.errors import CorruptStreamError
+import aecodec
+import fuzz
+from aecodec import container, rans_guard
+from aecodec.errors import CorruptStreamError
 
 from conftest import REPO
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_zoo):
-    return codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo)
+    return aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo)
 
 
 def test_reseal_gives_a_valid_checksum(tiny):
@@ -80,10 +81,10 @@ def test_streams_that_crashed_the_decoder_now_fail_cleanly(tiny_zoo):
     # its string unless it is padded.
     code = textwrap.dedent(
         f"""
-        import codec
-        from codec import container, entropy
-        from codec.errors import CorruptStreamError
-        model = codec.load_model("factorized", 1, checkpoint_dir={str(tiny_zoo)!r})
+        import aecodec
+        from aecodec import container, rans_guard
+        from aecodec.errors import CorruptStreamError
+        model = aecodec.load_codec("factorized", 1, checkpoint_dir={str(tiny_zoo)!r})
         header = container.Header("factorized", 1, 4096, 4096, "RGB", model.latent_shape(4096, 4096), 256)
         try:
             model.decompress(container.pack(header, [b"\\xff" * 4]))
@@ -91,7 +92,7 @@ def test_streams_that_crashed_the_decoder_now_fail_cleanly(tiny_zoo):
             print("refused:", exc)
         for size in (512, 1024):
             shape = model.latent_shape(size, size)
-            shortest, _ = entropy.length_bounds(model.model.entropy_bottleneck, shape)
+            shortest, _ = rans_guard.length_bounds(model.model.entropy_bottleneck, shape)
             for fill in (b"\\xff", b"\\x00", b"\\xf0\\xff\\xff\\xff"):
                 string = (fill * (shortest + 4))[: shortest + (-shortest) % 4]
                 header = container.Header("factorized", 1, size, size, "RGB", shape, 256)
@@ -152,8 +153,8 @@ def test_padding_covers_the_farthest_read_of_garbage():
         words = {0: [0xFFFFFFFF] * n_words, 1: [0] * n_words, 2: [0xFFFFFFF0] * n_words}.get(
             trial % 4, rng.integers(0, 1 << 32, n_words, dtype=np.uint64).tolist()
         )
-        reads = _mirror_decode(words, cdfs, indexes, entropy.PAD_WORD)
-        padding = len(entropy.padded(bytes(4 * n_words), len(indexes))) - 4 * n_words
+        reads = _mirror_decode(words, cdfs, indexes, rans_guard.PAD_WORD)
+        padding = len(rans_guard.padded(bytes(4 * n_words), len(indexes))) - 4 * n_words
         worst = max(worst, 4 * (reads - n_words) / padding)
     assert worst <= 1.0, f"the decoder read {worst:.2f} times the padding"
 
@@ -164,21 +165,21 @@ def test_flat_images_are_not_refused_by_the_length_check(tiny, value):
     image = Image.fromarray(np.full((64, 48, 3), value, np.uint8), "RGB")
     data = tiny.compress(image)
     _, strings = container.unpack(data)
-    shortest, longest = entropy.length_bounds(tiny.model.entropy_bottleneck, tiny.latent_shape(48, 64))
+    shortest, longest = rans_guard.length_bounds(tiny.model.entropy_bottleneck, tiny.latent_shape(48, 64))
     assert shortest <= len(strings[0]) <= longest
     assert tiny.decompress(data).size == (48, 64)
 
 
 def test_padding_is_a_whole_number_of_words():
-    out = entropy.padded(b"\x01\x02\x03\x04", n_symbols=10)
+    out = rans_guard.padded(b"\x01\x02\x03\x04", n_symbols=10)
     assert out[:4] == b"\x01\x02\x03\x04" and len(out) % 4 == 0
-    assert len(out) - 4 >= entropy.PAD_PER_BYTE * 4 + entropy.PAD_PER_SYMBOL * 10
-    assert int.from_bytes(out[4:8], sys.byteorder) == entropy.PAD_WORD
+    assert len(out) - 4 >= rans_guard.PAD_PER_BYTE * 4 + rans_guard.PAD_PER_SYMBOL * 10
+    assert int.from_bytes(out[4:8], sys.byteorder) == rans_guard.PAD_WORD
 
 
 def test_command_prints_the_figures(tiny_zoo):
     result = subprocess.run(
-        [sys.executable, "-m", "codec.fuzz", "--cases", "60", "--seed", "1", "--quality", "1", "--checkpoints",
+        [sys.executable, "tests/fuzz.py", "--cases", "60", "--seed", "1", "--quality", "1", "--checkpoints",
          str(tiny_zoo)],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip

@@ -12,12 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import codec
-from codec import container, fuzz, integer_net, tiling
-from codec.checkpoint import export_final, load_final
-from codec.config import preset
-from codec.loss import RateDistortionLoss
-from codec.model import build_model
+import aecodec
+import fuzz
+from aecodec import container, tiling
+from aecodec.models import integer_net
+from aecodec.checkpoint import load_final
+from aecodec.training.export import export_final
+from aecodec.config import preset
+from aecodec.training.loss import RateDistortionLoss
+from aecodec.models import build_model
 
 from conftest import REPO, make_zoo, natural_like
 
@@ -143,7 +146,7 @@ def test_checkpoint_round_trip_and_fresh_process_decode(which, request, tmp_path
     code = textwrap.dedent(
         f"""
         import torch
-        from codec.checkpoint import load_final
+        from aecodec.checkpoint import load_final
         torch.set_num_threads(1)
         model = load_final({str(path)!r})
         coded = torch.load({str(tmp_path / "coded.pt")!r})
@@ -168,7 +171,7 @@ def hyper_zoo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hyper(hyper_zoo):
-    return codec.load_model("hyperprior", 1, checkpoint_dir=hyper_zoo)
+    return aecodec.load_codec("hyperprior", 1, checkpoint_dir=hyper_zoo)
 
 
 @pytest.mark.parametrize("mode, size", [("RGB", (150, 97)), ("LA", (31, 9)), ("RGB", (1, 1))])
@@ -209,7 +212,7 @@ def test_multi_tile_stream_and_threads(hyper_zoo, hyper):
     from PIL import Image
 
     image = Image.fromarray(natural_like(300, 205, seed=5), "RGB")
-    tiled_codec = codec.load_model("hyperprior", 1, checkpoint_dir=hyper_zoo, tile=8)
+    tiled_codec = aecodec.load_codec("hyperprior", 1, checkpoint_dir=hyper_zoo, tile=8)
     before = torch.get_num_threads()
     try:
         coded, pixels, latents = {}, {}, {}
@@ -239,7 +242,7 @@ def test_quick_fuzz_of_hyperprior_streams(hyper):
 
 
 def test_a_factorized_run_starts_a_hyperprior(tmp_path):
-    from codec.train import load_initial_weights
+    from aecodec.training.train import load_initial_weights
 
     torch.manual_seed(0)
     factorized = build_model(preset("tiny"))
@@ -264,11 +267,11 @@ def mean_zoo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mean_codec(mean_zoo):
-    return codec.load_model("hyperprior", 1, checkpoint_dir=mean_zoo, tile=8)
+    return aecodec.load_codec("hyperprior", 1, checkpoint_dir=mean_zoo, tile=8)
 
 
 def test_a_scale_only_model_starts_a_mean_scale_one_coding_the_same_bytes(model, tmp_path):
-    from codec.train import load_initial_weights
+    from aecodec.training.train import load_initial_weights
 
     export_final(model, tmp_path / "scale.pt", {"lambda": 0.01})
     mean_model = build_model(preset("hyperprior-mean-tiny"))
@@ -334,7 +337,7 @@ def test_mean_scale_streams_decode_the_same_latent_on_any_float_path(mean_codec)
 
 def test_refinement_of_a_mean_scale_model_lowers_its_estimated_cost(mean_codec):
     """Refinement's latent as the decoder sees it: round(y - means) + means, with means from y's own z."""
-    from codec import refine
+    from aecodec import refine
 
     model = mean_codec.model
     pixels = natural_like(128, 128, seed=9)

@@ -99,7 +99,7 @@ def test_the_real_command_prints_one_line(tiny_zoo, tmp_path):
     bad = build("text file named .png", tmp_path)
     env = {**os.environ, "AECODEC_CHECKPOINTS": str(tiny_zoo), "PYTHONPATH": str(REPO)}
     env.pop("PYTHONWARNINGS", None)
-    result = subprocess.run([sys.executable, "-m", "cli.main", "encode", str(bad), "-q", "1"], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "aecodec.cli.main", "encode", str(bad), "-q", "1"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr

@@ -8,12 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-import codec
-from codec import refine
-from codec.config import lambda_for_quality
+import aecodec
+from aecodec import refine
+from aecodec.config import lambda_for_quality
 
 from conftest import natural_like
-from test_shipped import psnr, sample_photo
+from aecodec.metrics import psnr_db
+from test_shipped import sample_photo
 
 
 def real_cost(model, photo: np.ndarray) -> tuple[float, float, float]:
@@ -22,7 +23,7 @@ def real_cost(model, photo: np.ndarray) -> tuple[float, float, float]:
     decoded = np.asarray(model.decompress(data))
     bpp = 8 * len(data) / (photo.shape[0] * photo.shape[1])
     mse = float(np.mean((photo.astype(float) - decoded.astype(float)) ** 2))
-    return bpp, psnr(photo, decoded), lambda_for_quality(model.quality) * mse + bpp
+    return bpp, psnr_db(photo, decoded), lambda_for_quality(model.quality) * mse + bpp
 
 
 @pytest.mark.parametrize("family", ["factorized", "hyperprior"])
@@ -30,8 +31,8 @@ def test_refinement_lowers_the_real_cost_of_a_shipped_model(family):
     # quality 8: models trained with --rounded-synthesis leave refinement less to find the lower the rate
     # (10 steps on this photo: -2.6% / -2.8% of the cost at q8, -0.7% / -1.3% at q4), so test where it is clear
     photo = sample_photo()
-    plain = codec.load_model(family, 8)
-    refined = codec.load_model(family, 8, refine_steps=10)
+    plain = aecodec.load_codec(family, 8)
+    refined = aecodec.load_codec(family, 8, refine_steps=10)
     before, after = real_cost(plain, photo), real_cost(refined, photo)
     # measured on files that were really written and decoded; a no-op (or a wrong gradient) fails here
     assert after[2] < 0.99 * before[2], (before, after)
@@ -40,15 +41,15 @@ def test_refinement_lowers_the_real_cost_of_a_shipped_model(family):
 
 def test_refined_streams_decode_with_a_plain_decoder():
     photo = sample_photo()
-    data = codec.load_model("hyperprior", 3, refine_steps=5).compress(photo)
-    decoded = np.asarray(codec.decompress(data))  # a fresh, default decoder
-    assert decoded.shape == photo.shape and psnr(photo, decoded) > 25
+    data = aecodec.load_codec("hyperprior", 3, refine_steps=5).compress(photo)
+    decoded = np.asarray(aecodec.decompress(data))  # a fresh, default decoder
+    assert decoded.shape == photo.shape and psnr_db(photo, decoded) > 25
 
 
 def test_windows_cover_the_latent_of_a_padded_image():
     """Several windows (each with fixed context around it) and an image that is not a multiple of the model's
     size: every window is refined, and the estimated cost goes down."""
-    model = codec.load_model("hyperprior", 4).model
+    model = aecodec.load_codec("hyperprior", 4).model
     pixels = sample_photo()[:150, :230]  # pads to 192 x 256: latent 12 x 16, windows of 4 -> 12 of them
     image = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div(255)[None]
     padded = torch.nn.functional.pad(image, (0, 256 - 230, 0, 192 - 150), mode="replicate")
@@ -74,17 +75,17 @@ def test_windows_cover_the_latent_of_a_padded_image():
 
 
 def test_zero_steps_is_the_identity_and_negative_is_refused():
-    model = codec.load_model("factorized", 1).model
+    model = aecodec.load_codec("factorized", 1).model
     y = torch.randn(1, model.config.M, 2, 3)
     assert refine.refine_latent(model, y, natural_like(48, 32), 0.01, steps=0) is y
     with pytest.raises(ValueError):
         refine.refine_latent(model, y, natural_like(48, 32), 0.01, steps=-1)
     with pytest.raises(ValueError):
-        codec.load_model("factorized", 1, refine_steps=-1)
+        aecodec.load_codec("factorized", 1, refine_steps=-1)
 
 
 def test_weights_keep_their_gradient_flags():
-    model = codec.load_model("hyperprior", 1)
+    model = aecodec.load_codec("hyperprior", 1)
     flags = [p.requires_grad for p in model.model.parameters()]
     model.refine_steps = 2
     model.compress(natural_like(40, 30))
@@ -104,7 +105,7 @@ def test_cli_refine_option(run, tmp_path):
 
 
 def test_bench_names_the_refined_codecs():
-    from benchmarks.codecs import make_codec
+    from aecodec.benchmarks.codecs import make_codec
 
     plain, refined = make_codec("aecodec-hyperprior", 2), make_codec("aecodec-hyperprior-refined", 2)
     assert "refine" not in plain.version and f"refine {refine.DEFAULT_STEPS} steps" in refined.version
@@ -114,10 +115,10 @@ def test_bench_names_the_refined_codecs():
 @pytest.mark.parametrize("family", ["factorized", "hyperprior"])
 def test_estimated_bits_match_the_coded_size(family):
     """Refinement trusts ``estimated_bits``: on a real photo it must predict the rANS strings' size."""
-    model = codec.load_model(family, 3)
+    model = aecodec.load_codec(family, 3)
     photo = sample_photo()  # 256 x 384: one tile, no padding
     data = model.compress(photo)
-    _, strings = codec.container.unpack(data)
+    _, strings = aecodec.container.unpack(data)
     image = torch.from_numpy(photo.copy()).permute(2, 0, 1).float().div(255)[None]
     with torch.no_grad():
         bits = sum(float(b.sum()) for b in model.model.estimated_bits(model.model.g_a(image)).values())

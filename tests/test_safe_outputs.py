@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import codec
-from cli import common
-from cli.main import main
-from codec.errors import CheckpointError
+import aecodec
+from aecodec.cli import common
+from aecodec.cli.main import main
+from aecodec.errors import CheckpointError
 
 from conftest import natural_like
 
@@ -102,8 +102,8 @@ def test_tampered_checkpoint_is_refused(tiny_zoo, tmp_path, monkeypatch):
     data[len(data) // 3] ^= 0x01  # one bit of one byte
     weights.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256"):
-        codec.load_model("factorized", 1, checkpoint_dir=zoo)
-    assert codec.load_model("factorized", 2, checkpoint_dir=zoo).quality == 2  # the others still load
+        aecodec.load_codec("factorized", 1, checkpoint_dir=zoo)
+    assert aecodec.load_codec("factorized", 2, checkpoint_dir=zoo).quality == 2  # the others still load
 
     monkeypatch.setenv("AECODEC_CHECKPOINTS", str(zoo))
     src = tmp_path / "p.png"
@@ -116,7 +116,7 @@ def test_tampered_checkpoint_is_refused(tiny_zoo, tmp_path, monkeypatch):
 
 def test_finished_files_get_the_usual_permissions(tmp_path, rgb_image):
     """mkstemp makes owner-only files; what aecodec finishes writing is readable like any new file."""
-    from codec.checkpoint import atomic_torch_save
+    from aecodec.training.export import atomic_torch_save
 
     old = os.umask(0o022)
     try:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-import codec
-from codec import container, tiling
-from codec.config import preset
-from codec.errors import CorruptStreamError
-from codec.model import build_model
+import aecodec
+from aecodec import container, tiling
+from aecodec.config import preset
+from aecodec.errors import CorruptStreamError
+from aecodec.models import build_model
 
 from conftest import natural_like
 
@@ -68,12 +68,12 @@ def test_tiled_transforms_equal_the_untiled_ones(model64):
 
 @pytest.fixture(scope="module")
 def tiny(tiny_zoo):
-    return codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo)
+    return aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo)
 
 
 @pytest.fixture(scope="module")
 def tiny_tiled(tiny_zoo):
-    return codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo, tile=8)
+    return aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo, tile=8)
 
 
 @pytest.mark.parametrize("mode", ["RGB", "LA"])
@@ -101,4 +101,4 @@ def test_wrong_number_of_tile_strings_is_refused(tiny, tiny_tiled):
 
 def test_tile_side_is_checked(tiny_zoo):
     with pytest.raises(ValueError, match="tile"):
-        codec.load_model("factorized", 1, checkpoint_dir=tiny_zoo, tile=container.MAX_TILE + 1)
+        aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo, tile=container.MAX_TILE + 1)

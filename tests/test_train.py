@@ -13,12 +13,12 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from codec.api import ImageCodec
-from cli.main import main
-from codec.checkpoint import load_final
-from codec.config import TrainConfig, preset
-from codec.model import build_model
-from codec.train import fit
+from aecodec.api import ImageCodec
+from aecodec.cli.main import main
+from aecodec.checkpoint import load_final
+from aecodec.config import TrainConfig, preset
+from aecodec.models import build_model
+from aecodec.training.train import fit
 
 from conftest import natural_like
 
@@ -82,7 +82,9 @@ def test_training_with_rounded_synthesis_lowers_the_loss(photo_dir, tmp_path):
 def test_frozen_transforms_stay_as_given_while_the_entropy_model_learns(photo_dir, tmp_path):
     import torch
 
-    from codec.checkpoint import export_final, safe_load
+    from aecodec.checkpoint import safe_load
+
+    from aecodec.training.export import export_final
 
     torch.manual_seed(0)
     factorized = build_model(preset("tiny"))
@@ -155,7 +157,7 @@ def test_torchrun_two_processes_train_one_model(photo_dir, tmp_path):
     # the unchanged `aecodec train` under torchrun: 2 CPU processes, gloo, DistributedDataParallel
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "cli.main", "train", str(photo_dir), "--out", str(tmp_path), "--lambda", "0.01",
+           "-m", "aecodec.cli.main", "train", str(photo_dir), "--out", str(tmp_path), "--lambda", "0.01",
            "--preset", "tiny", "--steps", "4", "--batch-size", "2", "--crop-size", "32", "--val-every", "2",
            "--warmup-steps", "0", "--device", "cpu"]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -168,7 +170,7 @@ def test_torchrun_two_processes_train_one_model(photo_dir, tmp_path):
 
 
 def test_distributed_context_reads_the_torchrun_environment(monkeypatch):
-    from codec.distributed import from_environment
+    from aecodec.training.distributed import from_environment
 
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -181,7 +183,7 @@ def test_distributed_context_reads_the_torchrun_environment(monkeypatch):
 
 
 def test_training_plot_takes_paths_as_strings(tmp_path):
-    from benchmarks.training_plots import plot_log
+    from aecodec.benchmarks.training_plots import plot_log
 
     log = tmp_path / "log.csv"
     log.write_text(

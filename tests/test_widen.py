@@ -1,4 +1,4 @@
-"""Growing the latent of a trained model (codec/widen.py): the wider model starts out coding exactly as the
+"""Growing the latent of a trained model (codec/training/widen.py): the wider model starts out coding exactly as the
 narrower one, and its new channels can learn."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec.checkpoint import export_final
-from codec.config import ModelConfig
-from codec.loss import RateDistortionLoss
-from codec.model import build_model
-from codec.train import load_initial_weights
-from codec.widen import grow_latent
+from aecodec.training.export import export_final
+from aecodec.config import ModelConfig
+from aecodec.training.loss import RateDistortionLoss
+from aecodec.models import build_model
+from aecodec.training.train import load_initial_weights
+from aecodec.training.widen import grow_latent
 
 from conftest import natural_like
 

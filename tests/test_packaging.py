@@ -1,0 +1,105 @@
+"""What installing aecodec puts on a machine: one `aecodec` namespace (nothing else at the top level of
+site-packages), the shipped checkpoints inside it, loading and coding from an installed, non-editable copy;
+and the runtime apart from the training code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aecodec import zoo
+from aecodec.config import FAMILIES
+from aecodec.models import MODEL_CLASSES
+
+from conftest import REPO, natural_like
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel pip builds from this checkout (no network: the build backend already installed is used)."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(out), str(REPO)], check=True, capture_output=True, timeout=600)  # fmt: skip
+    (path,) = out.glob("aecodec-*.whl")
+    return path
+
+
+def test_the_wheel_holds_only_the_aecodec_namespace_and_its_checkpoints(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
+    dist_info = {t for t in tops if t.endswith(".dist-info")}
+    assert tops - dist_info == {"aecodec"}, sorted(tops)
+    assert len(dist_info) == 1
+    for package in ("aecodec/__init__.py", "aecodec/cli/main.py", "aecodec/models/__init__.py",
+                    "aecodec/training/train.py", "aecodec/benchmarks/harness.py", "aecodec/checkpoints/MANIFEST.json"):  # fmt: skip
+        assert package in names
+    shipped = {e.path.name for e in zoo.entries()}
+    assert {n.rsplit("/", 1)[1] for n in names if n.startswith("aecodec/checkpoints/") and n.endswith(".pt")} == shipped
+    assert not [n for n in names if "fuzz" in n or "/tests/" in n or n.startswith("tests/")]
+
+
+def test_an_installed_copy_loads_its_checkpoints_and_round_trips(wheel, tmp_path):
+    """Installed with pip (not editable) into a folder of its own, run from outside the repository: the CLI
+    encodes and decodes a photo with the shipped default model, and `import codec` finds nothing."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                    str(wheel)], check=True, capture_output=True, timeout=600)  # fmt: skip
+    from PIL import Image
+
+    Image.fromarray(natural_like(96, 64), "RGB").save(tmp_path / "photo.png")
+    code = textwrap.dedent(
+        f"""
+        import importlib.util, sys
+        import aecodec, aecodec.zoo
+        assert aecodec.__file__.startswith({str(target)!r}), aecodec.__file__
+        assert str(aecodec.zoo.checkpoint_dir()).startswith({str(target)!r})
+        assert importlib.util.find_spec("codec") is None and importlib.util.find_spec("cli") is None
+        from aecodec.cli.main import main
+        for args in (["encode", "photo.png"], ["decode", "photo.aec", "-o", "back.png"]):
+            try:
+                main(args)
+            except SystemExit as exc:
+                assert not exc.code, exc.code
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AECODEC_CHECKPOINTS"}
+    env["PYTHONPATH"] = str(target)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr[-3000:]
+    assert Image.open(tmp_path / "back.png").size == (96, 64)
+
+
+def test_encode_imports_no_training_code(use_tiny_zoo, tmp_path):
+    """`aecodec encode` (and decode) run the runtime only: no module of aecodec.training is imported."""
+    from PIL import Image
+
+    Image.fromarray(natural_like(40, 30), "RGB").save(tmp_path / "a.png")
+    code = textwrap.dedent(
+        """
+        import sys
+        from aecodec.cli.main import main
+        for args in (["encode", "a.png", "-q", "1"], ["decode", "a.aec", "-o", "b.png"]):
+            try:
+                main(args)
+            except SystemExit as exc:
+                assert not exc.code, exc.code
+        print(sorted(m for m in sys.modules if m.startswith("aecodec.training")))
+        """
+    )
+    env = {**os.environ, "AECODEC_CHECKPOINTS": str(use_tiny_zoo)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_family_of_the_config_has_a_model_class():
+    assert tuple(MODEL_CLASSES) == FAMILIES

@@ -1,0 +1,73 @@
+"""Write the golden streams of tests/data/golden: small .aec files coded by the shipped models, with the
+sha256 of each decoded latent and the decoded pixels, so that later versions prove they still decode what
+this one wrote (tests/test_golden.py).
+
+Run once per stream-format or model change that must stay readable; never rewrite existing entries.
+
+    python tools/release/make_golden_streams.py tests/data/golden
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage import data as skdata
+
+import aecodec
+
+# name -> (model id, quality, colour mode, width, height, tile side in latent positions)
+STREAMS = {
+    "hyperprior-q6-rgb": ("hyperprior", 6, "RGB", 72, 48, 64),
+    "hyperprior-q1-l": ("hyperprior", 1, "L", 64, 40, 64),
+    "hyperprior-q8-rgba": ("hyperprior", 8, "RGBA", 40, 56, 64),
+    "hyperprior-q3-rgb-tiled": ("hyperprior", 3, "RGB", 300, 190, 8),
+    "factorized-q4-rgb": ("factorized", 4, "RGB", 72, 48, 64),
+    "factorized-q2-la": ("factorized", 2, "LA", 48, 33, 64),
+    "factorized-q7-rgb-tiled": ("factorized", 7, "RGB", 260, 150, 8),
+}
+
+
+def source_image(mode: str, width: int, height: int) -> Image.Image:
+    """A crop of scikit-image's astronaut (a real photo shipped with the package), in ``mode``."""
+    photo = Image.fromarray(skdata.astronaut()[100 : 100 + height, 150 : 150 + width])
+    if mode in ("L", "LA"):
+        photo = photo.convert("L")
+    if mode in ("LA", "RGBA"):
+        yy, xx = np.mgrid[0:height, 0:width]
+        alpha = Image.fromarray(((xx * 255) // max(width - 1, 1) ^ (yy * 7 % 256)).astype(np.uint8), "L")
+        photo.putalpha(alpha)
+    return photo
+
+
+def latent_sha256(y_hat) -> str:
+    return hashlib.sha256(y_hat.contiguous().numpy().astype("<f4").tobytes()).hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    folder = parser.parse_args().folder
+    folder.mkdir(parents=True, exist_ok=True)
+    table = {}
+    for name, (model_id, quality, mode, width, height, tile) in STREAMS.items():
+        image_codec = aecodec.load_codec(model_id, quality, tile=tile)
+        data = image_codec.compress(source_image(mode, width, height))
+        header, y_hat, _ = image_codec.decode_latent(data)
+        decoded = image_codec.decompress(data)
+        (folder / f"{name}.aec").write_bytes(data)
+        decoded.save(folder / f"{name}.png")
+        table[name] = {
+            "model_id": model_id, "quality": quality, "mode": mode, "size": [width, height], "tile": tile,
+            "latent_shape": list(y_hat.shape), "latent_sha256": latent_sha256(y_hat), "bytes": len(data),
+        }  # fmt: skip
+        print(name, len(data), "bytes", table[name]["latent_shape"])
+    (folder / "golden.json").write_text(json.dumps(table, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
