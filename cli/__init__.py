@@ -1,1 +1,1 @@
-"""Command-line interface of aecodec (click). The library (``codec``) knows nothing of it."""
+"""Command-line interface of aecodec (click), installed as ``aecodec.cli``. The library knows nothing of it."""
