@@ -55,7 +55,7 @@ def refine_latent(
     """A refined copy of the latent ``y`` (1, M, h, w) of the H x W x 3 uint8 image ``pixels``.
 
     Args:
-        model: a model with ``coded_latent``, ``estimated_bits`` and ``synthesis`` (codec/models/model.py).
+        model: a model with ``coded_latent``, ``estimated_bits`` and ``synthesis`` (codec/models/base.py).
         lmbda: the rate-distortion weight the model was trained for (its quality's lambda).
         steps: Adam steps per window; 0 returns ``y`` unchanged.
         on_step: called with (steps done, steps in all, over all windows) after each step, for progress.
