@@ -5,6 +5,7 @@ and the runtime apart from the training code."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,12 +21,22 @@ from aecodec.models import MODEL_CLASSES
 from conftest import REPO, natural_like
 
 
+#: What a wheel is built from (pyproject.toml names the packages); built from a copy, so that setuptools'
+#: build/ folder never lands in the checkout, nor a stale file of it in the wheel.
+SOURCES = ("pyproject.toml", "README.md", "codec", "cli", "benchmarks", "checkpoints")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The wheel pip builds from this checkout (no network: the build backend already installed is used)."""
-    out = tmp_path_factory.mktemp("wheel")
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
+        else:
+            shutil.copy2(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(out), str(REPO)], check=True, capture_output=True, timeout=600)  # fmt: skip
+                    "--wheel-dir", str(out), str(source)], check=True, capture_output=True, timeout=600)  # fmt: skip
     (path,) = out.glob("aecodec-*.whl")
     return path
 
