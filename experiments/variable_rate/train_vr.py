@@ -37,7 +37,8 @@ from aecodec.config import QUALITY_LAMBDAS
 from aecodec.images import list_images
 from aecodec.models.base import bottleneck_coded, straight_through_round
 from aecodec.training.data import CropSampler, center_crops, split_files
-from aecodec.training.export import atomic_torch_save
+from aecodec.metrics import psnr_from_mse
+from aecodec.training.export import atomic_compressed_save, atomic_torch_save
 from aecodec.training.loss import RateDistortionLoss
 from aecodec.training.train import evaluate, split_parameters
 
@@ -108,6 +109,17 @@ def ladder_losses(crops: torch.Tensor) -> list[float]:
     return refs
 
 
+def save_compact(source: Path, target: Path) -> None:
+    """The weights, gains and record of a checkpoint, without optimizer state, float16, zlib-compressed: small
+    enough to commit, and what --init-from starts the next round from (with fresh optimizers)."""
+    ckpt = safe_load(source)
+    keep = ("log_gain", "config", "lambdas", "refs", "heldout_loss", "ratio_pct", "mean_ratio_pct", "step",
+            "elapsed_s", "cpu_s", "lineage")  # fmt: skip
+    compact = {k: ckpt[k] for k in keep}
+    compact["model"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()}
+    atomic_compressed_save(compact, target)
+
+
 def schedule(step: int, progress: float, warmup: int, floor: float) -> float:
     """Multiplier of the peak learning rates: linear warm-up over steps, cosine over the time budget."""
     cosine = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
@@ -147,9 +159,13 @@ def drop_rows_after(path: Path, step: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True, help="folder of training photos (5%% held out by name hash)")
+    p.add_argument("--data", help="folder of training photos (5%% held out by name hash)")
     p.add_argument("--out", default="runs/vr")
-    p.add_argument("--deadline", required=True, help="UTC 'HH:MM' today, or ISO date-time (UTC)")
+    p.add_argument("--deadline", help="UTC 'HH:MM' today, or ISO date-time (UTC)")
+    p.add_argument("--init-from", type=Path, help="start from the weights and gains of a checkpoint of this script "
+                                                  "(full or compact), with fresh optimizers")
+    p.add_argument("--compact", nargs=2, type=Path, metavar=("CHECKPOINT", "TARGET"),
+                   help="write CHECKPOINT's weights and gains in the compact form to TARGET, and exit")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     p.add_argument("--eval-minutes", type=float, default=15.0)
     p.add_argument("--log-every", type=int, default=50)
@@ -162,6 +178,11 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the training forward pass")
     p.add_argument("--resume", action="store_true", help="continue from OUT/vr-latest.pt")
     args = p.parse_args()
+    if args.compact:
+        save_compact(*args.compact)
+        return
+    if not args.data or not args.deadline:
+        p.error("--data and --deadline are required for training")
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -185,7 +206,16 @@ def main() -> None:
     val_crops = center_crops(val_files, 256)
     print(f"{len(train_files)} training files, {len(val_files)} held out ({tuple(val_crops.shape)})", flush=True)
 
-    step, elapsed_before, cpu_before, refs, best_ratio = 0, 0.0, 0.0, None, math.inf
+    step, elapsed_before, cpu_before, refs, best_ratio, earlier = 0, 0.0, 0.0, None, math.inf, {}
+    if args.init_from:
+        start = safe_load(args.init_from)
+        vr.base.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in start["model"].items()})
+        with torch.no_grad():
+            vr.log_gain.copy_(start["log_gain"].float())
+        # a new round: its own step count and schedule; the lineage keeps what the start had already had
+        earlier = {"init_from": str(args.init_from), "earlier_steps": start["step"], "earlier_cpu_s": start["cpu_s"],
+                   "earlier_lineage": start["lineage"]}  # fmt: skip
+        print(f"started from {args.init_from} ({start['step']} steps, {start['cpu_s'] / 3600:.2f} CPU-hours)", flush=True)
     if args.resume:
         ckpt = safe_load(latest)
         vr.base.load_state_dict(ckpt["model"])
@@ -218,7 +248,8 @@ def main() -> None:
             "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
             "generator": generator.get_state(), "args": vars(args),
             "lineage": {"started_from": "hyperprior-q8", "sha256": q8.sha256, "recipe": RECIPE,
-                        "data": f"{args.data}, split_files val_fraction 0.05 (held-out files never trained on)"},
+                        "data": f"{args.data}, split_files val_fraction 0.05 (held-out files never trained on)",
+                        **earlier},
         }  # fmt: skip
 
     def evaluate_and_save() -> float:
@@ -283,7 +314,7 @@ def main() -> None:
             append_row(out / "train.csv", {
                 "step": step, "elapsed_s": f"{elapsed():.1f}", "cpu_s": f"{cpu():.1f}",
                 "lr": f"{optimizer.param_groups[0]['lr']:.3g}", "rel_loss": f"{m[0]:.5f}", "bpp": f"{m[1]:.4f}",
-                "psnr_db": f"{10 * math.log10(1 / m[2]):.3f}", "aux_loss": f"{m[3]:.2f}",
+                "psnr_db": f"{psnr_from_mse(m[2]):.3f}", "aux_loss": f"{m[3]:.2f}",
                 "grad_norm": f"{m[4]:.4f}", "s_per_step": f"{(time.time() - window_t) / window_n:.3f}",
             })  # fmt: skip
             print(f"step {step} rel_loss {m[0]:.4f} {(time.time() - window_t) / window_n:.2f} s/step", flush=True)
