@@ -1,7 +1,8 @@
-"""Helpers shared by the commands: output paths, safe writes, error reporting, progress."""
+"""Helpers shared by the commands: output paths, safe writes, pipes, error reporting, progress."""
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,14 +13,33 @@ from aecodec.errors import AECodecError
 from aecodec.files import atomic_path
 
 
-def output_paths(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, suffix: str) -> list[Path]:
-    """Where each input's result goes: ``-o`` (one input only), ``--out-dir``, or beside the input."""
+#: "-" on the command line: standard input as an input, standard output as ``-o``. A file of that name is
+#: reached as ``./-`` (the inputs are kept as the strings typed until :func:`input_paths` tells them apart).
+STREAM = "-"
+
+
+def input_paths(values: tuple[str, ...]) -> list[Path | str]:
+    """The command-line inputs: :data:`STREAM` for ``-``, a :class:`Path` for anything else."""
+    return [v if v == STREAM else Path(v) for v in values]
+
+
+def output_paths(
+    inputs: list[Path | str], output: str | None, out_dir: Path | None, suffix: str
+) -> list[Path | str]:
+    """Where each input's result goes: ``-o`` (one input only; ``-o -`` is standard output), ``--out-dir``,
+    or beside the input. Standard input has no name to put a result beside, so it needs ``-o``."""
     if output is not None and out_dir is not None:
         raise click.UsageError("use either -o/--output or --out-dir, not both")
     if output is not None and len(inputs) != 1:
         raise click.UsageError("-o/--output takes a single input; use --out-dir for several")
+    if STREAM in inputs and (len(inputs) != 1 or output is None):
+        raise click.UsageError("standard input (-) must be the only input, with -o FILE or -o - (standard output)")
+    if output == STREAM:
+        if click.open_file(STREAM, "wb").isatty():
+            raise click.UsageError("refusing to write binary data to a terminal; redirect or pipe standard output")
+        return [STREAM]
     if output is not None:
-        return [output]
+        return [Path(output)]
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = [out_dir / (p.stem + suffix) for p in inputs]
@@ -33,12 +53,39 @@ def output_paths(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | 
     return paths
 
 
-def check_writable(src: Path, dst: Path, force: bool) -> None:
-    """Never overwrite the input; never overwrite anything else without --force."""
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+def check_writable(src: Path | str, dst: Path | str, force: bool) -> None:
+    """Never overwrite the input; never overwrite anything else without --force (standard output is free)."""
+    if dst == STREAM:
+        return
+    if src != STREAM and dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise AECodecError(f"{dst}: refusing to overwrite the input file")
     if dst.exists() and not force:
         raise AECodecError(f"{dst} exists (use --force to overwrite)")
+
+
+def read_input(src: Path | str) -> bytes:
+    """The whole input: a file, or standard input read to its end before anything is written."""
+    if src != STREAM:
+        return Path(src).read_bytes()
+    with click.open_file(STREAM, "rb") as stream:  # click's "-" convention; it leaves stdin open
+        return stream.read()
+
+
+def write_output(dst: Path | str, data: bytes) -> None:
+    """Write ``data`` to standard output, or to the file ``dst`` whole or not at all."""
+    if dst != STREAM:
+        with atomic_output(dst) as tmp:
+            tmp.write_bytes(data)
+        return
+    try:
+        with click.open_file(STREAM, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head -c 10`): end quietly with a failure status. Python's documented
+        # recipe points stdout at devnull, so that the flush at exit does not raise a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
 
 
 def atomic_output(path: Path):
@@ -73,11 +120,12 @@ def step_progress(label: str, enabled: bool = True):
             bar.close()
 
 
-def report(message: str, bar=None) -> None:
+def report(message: str, bar=None, err: bool = False) -> None:
+    """A line about a finished item: on stdout, or on stderr (``err``) when stdout carries the data."""
     if bar is not None and not bar.disable:
-        bar.write(message, file=sys.stdout)
+        bar.write(message, file=sys.stderr if err else sys.stdout)
     else:
-        click.echo(message)
+        click.echo(message, err=err)
 
 
 def fail(message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
@@ -12,16 +13,24 @@ from . import common
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output image (single input only); the extension picks the format.")  # fmt: skip
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("-o", "--output", type=click.Path(allow_dash=True),
+              help="Output image (single input only); the extension picks the format; - writes standard output.")
+@click.option("--format", "image_format", metavar="FORMAT",
+              help="Image format to write: png, ppm, bmp, tiff, webp, ... (default: the output's extension; "
+                   "png on standard output).")  # fmt: skip
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the decoded images.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse files that declare a larger image (a decompression-bomb guard); 0: no limit.")  # fmt: skip
-def decode(files, output, out_dir, device, force, max_pixels):
+def decode(files, output, out_dir, image_format, device, force, max_pixels):
     """Decompress .aec FILES into images (default: PNG beside each input).
+
+    \b
+    With - as FILE the stream is read from standard input, and -o - writes the image to standard output
+    (progress and notes go to standard error); a file named - is ./-:
+      cat photo.aec | aecodec decode - -o - --format ppm | pnmtojpeg > photo.jpg
 
     Large images are decoded tile by tile, so memory stays bounded: a 48-megapixel photo needs
     --max-pixels 50000000 (or 0) and about 1 GB.
@@ -29,29 +38,46 @@ def decode(files, output, out_dir, device, force, max_pixels):
     from aecodec.api import check_size, load_codec
     from aecodec.container import peek_header
 
+    files = common.input_paths(files)
     targets = common.output_paths(files, output, out_dir, ".png")
+    fixed_format = _format_named(image_format) if image_format else None
     codecs = {}  # one loaded model per (model id, quality) among the inputs
     failures = 0
     bar = common.progress(list(zip(files, targets)), "decoding")
     for src, dst in bar:
         try:
             common.check_writable(src, dst, force)
-            if src.is_dir():
+            if src != common.STREAM and src.is_dir():
                 raise click.ClickException(f"{src} is a directory")
-            data = src.read_bytes()
+            data = common.read_input(src)
             header = peek_header(data)  # picks the model; decompress validates the whole stream once
             check_size(header, max_pixels or None)
             key = (header.model_id, header.quality)
             if key not in codecs:
                 codecs[key] = load_codec(header.model_id, header.quality, device=device)
             image = codecs[key].decompress(data, max_pixels=max_pixels or None)
-            with common.atomic_output(dst) as tmp:
-                image.save(tmp, format=_format_for(dst))
-            common.report(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}", bar)
+            # Encoded in memory first: a format that cannot hold the mode (RGBA as PPM) fails before any byte
+            # reaches standard output or the file.
+            buffer = io.BytesIO()
+            image.save(buffer, format=fixed_format or ("PNG" if dst == common.STREAM else _format_for(dst)))
+            common.write_output(dst, buffer.getvalue())
+            common.report(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}", bar, err=dst == common.STREAM)
         except (click.ClickException, *common.user_errors()) as exc:
             failures += 1
             common.fail(exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
     common.finish(failures)
+
+
+def _format_named(name: str) -> str:
+    """Pillow's format for a name the user gives (png, jpg, tif, PPM...)."""
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.EXTENSION.get("." + name.lower(), name.upper())
+    if fmt not in Image.SAVE:
+        raise click.BadParameter(f"unknown image format {name!r} (e.g. png, ppm, bmp, tiff, webp)",
+                                 param_hint="--format")  # fmt: skip
+    return fmt
 
 
 def _format_for(path: Path) -> str:

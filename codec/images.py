@@ -157,8 +157,10 @@ def to_image(pixels: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.I
     return Image.fromarray(pixels, "RGB")
 
 
-def load_image(path) -> Image.Image:
-    """Open an image file fully (so truncated files fail here, with a clear error)."""
+def load_image(path, name: str | None = None) -> Image.Image:
+    """Open an image file (a path or a binary file object, e.g. standard input read into ``io.BytesIO``)
+    fully, so truncated files fail here with a clear error; ``name`` stands for it in errors."""
+    path_name = name or path
     try:
         with Image.open(path) as img:
             n_frames = getattr(img, "n_frames", 1)
@@ -167,13 +169,13 @@ def load_image(path) -> Image.Image:
                 img.info["aecodec_frames"] = n_frames
             return img.copy()
     except FileNotFoundError:
-        raise ImageInputError(f"{path}: no such file") from None
+        raise ImageInputError(f"{path_name}: no such file") from None
     except IsADirectoryError:
-        raise ImageInputError(f"{path}: is a directory, not an image") from None
+        raise ImageInputError(f"{path_name}: is a directory, not an image") from None
     except Image.DecompressionBombError as exc:
-        raise ImageInputError(f"{path}: {exc}") from None
+        raise ImageInputError(f"{path_name}: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageInputError(f"{path}: not a readable image ({exc})") from None
+        raise ImageInputError(f"{path_name}: not a readable image ({exc})") from None
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
