@@ -146,15 +146,17 @@ def to_pixels(x_hat: torch.Tensor, mode: str) -> np.ndarray:
     return (x_hat * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def to_array(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Pixels from :func:`to_pixels` (the whole image) and the alpha plane -> H x W x C uint8, C the bands
+    of the mode (1 L, 2 LA, 3 RGB, 4 RGBA)."""
+    planes = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    return planes if alpha is None else np.concatenate([planes, alpha[:, :, None]], axis=2)
+
+
 def to_image(pixels: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.Image:
     """Pixels from :func:`to_pixels` (the whole image) and the alpha plane -> PIL image of ``mode``."""
-    if mode == "L":
-        return Image.fromarray(pixels, "L")
-    if mode == "LA":
-        return Image.fromarray(np.stack([pixels, alpha], axis=2), "LA")
-    if mode == "RGBA":
-        return Image.fromarray(np.concatenate([pixels, alpha[:, :, None]], axis=2), "RGBA")
-    return Image.fromarray(pixels, "RGB")
+    array = to_array(pixels, alpha)
+    return Image.fromarray(array[:, :, 0] if mode == "L" else array, mode)
 
 
 def load_image(path, name: str | None = None) -> Image.Image:
