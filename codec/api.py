@@ -24,7 +24,9 @@ from .errors import CorruptStreamError, ImageInputError
 #: size are one tile, exactly as if untiled; larger ones are coded tile by tile in bounded memory.
 DEFAULT_TILE = 64
 
-#: Most images of one size in one forward pass of :meth:`ImageCodec.compress_many` / ``decompress_many``.
+#: Most images of one size in one forward pass of :meth:`ImageCodec.compress_many` / ``decompress_many`` off the
+#: CPU. On the CPU the default is 1: there a stack of 4 Kodak images coded slower than one at a time
+#: (benchmarks/results/batch_throughput.json), as one image already keeps the cores busy.
 DEFAULT_BATCH = 4
 
 
@@ -84,7 +86,7 @@ class ImageCodec:
         return self._code(prepared, self._analyse(prepared), on_refine)
 
     @torch.no_grad()
-    def compress_many(self, images: Iterable, batch: int = DEFAULT_BATCH) -> list[bytes]:
+    def compress_many(self, images: Iterable, batch: int | None = None) -> list[bytes]:
         """Code several images with this loaded model; the result equals ``[compress(im) for im in images]``
         byte for byte.
 
@@ -96,7 +98,8 @@ class ImageCodec:
 
         Args:
             images: PIL images, uint8 arrays or float tensors, as :meth:`compress` takes.
-            batch: most images in one forward pass (1: no batching). Every image's stream is the same
+            batch: most images in one forward pass (1: no batching; None: 1 on the CPU, :data:`DEFAULT_BATCH`
+                on other devices). Every image's stream is the same
                 whatever the batch: the batched convolutions were measured bit-identical to one-at-a-time
                 on CPU (tests/test_batch.py checks it).
         """
@@ -116,8 +119,10 @@ class ImageCodec:
             )
         return prepared
 
-    def _batches(self, sizes: list[tuple[int, int]], batch: int) -> list[list[int]]:
+    def _batches(self, sizes: list[tuple[int, int]], batch: int | None) -> list[list[int]]:
         """Indexes of the images (by pixel size (h, w)) that share a forward pass: same size, one tile."""
+        if batch is None:
+            batch = 1 if self.device.type == "cpu" else DEFAULT_BATCH
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
         groups: dict[tuple[int, int], list[int]] = {}
@@ -186,7 +191,7 @@ class ImageCodec:
     @torch.no_grad()
     def decompress_many(
         self, streams: Iterable[bytes], max_pixels: int | None = DEFAULT_MAX_PIXELS, output: str = "pil",
-        batch: int = DEFAULT_BATCH,
+        batch: int | None = None,
     ) -> list:  # fmt: skip
         """Decode several streams of this model and quality; the result equals ``[decompress(s) for s in
         streams]`` pixel for pixel. Entropy decoding is per stream; streams of the same one-tile latent go
@@ -194,7 +199,7 @@ class ImageCodec:
 
         Args:
             streams: .aec bytes; ``max_pixels`` and ``output`` as in :meth:`decompress`.
-            batch: most images in one forward pass (1: no batching).
+            batch: most images in one forward pass, as in :meth:`compress_many`.
         """
         _check_output(output)
         decoded = [self.decode_latent(data, max_pixels) for data in streams]

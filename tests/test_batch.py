@@ -72,7 +72,7 @@ def test_kodak_batches_equal_one_at_a_time(tiny_zoo):
     codec = load_codec("hyperprior", 2, checkpoint_dir=tiny_zoo)
     images = [Image.open(p).convert("RGB") for p in sorted(KODAK.glob("*.png"))]
     assert len(images) == 24
-    streams = codec.compress_many(images)
+    streams = codec.compress_many(images, batch=4)
     assert streams == [codec.compress(image) for image in images]
-    for got, data in zip(codec.decompress_many(streams, output="numpy"), streams):
+    for got, data in zip(codec.decompress_many(streams, output="numpy", batch=4), streams):
         assert np.array_equal(got, codec.decompress(data, output="numpy"))
