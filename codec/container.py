@@ -46,6 +46,11 @@ MAX_TILE = 256
 MIN_TILE = 8
 #: Enough strings for the tiles of the largest image at the smallest tile, and an alpha plane.
 MAX_STRINGS = (MAX_DIMENSION // (16 * MIN_TILE)) ** 2 + 1
+#: The longest header (everything :func:`peek_header` reads): what a reader of headers alone needs at most.
+MAX_HEADER_BYTES = (
+    len(MAGIC) + struct.calcsize(">BB") + MAX_MODEL_ID_LENGTH + struct.calcsize(">BIIBB")
+    + struct.calcsize(f">{MAX_LATENT_DIMS}I") + struct.calcsize(">H")
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,6 @@ FORMAT = "AEC"
 EXTENSION = ".aec"
 MIME = "image/x-aec"
 
-#: The longest header a stream can have (magic, version, id length, longest model id, the fixed fields,
-#: the largest latent rank, the tile side): ``Image.open`` reads this much and no more.
-_HEADER_BYTES = 4 + 1 + 1 + container.MAX_MODEL_ID_LENGTH + 11 + 4 * container.MAX_LATENT_DIMS + 2
 
 
 def _accept(prefix: bytes) -> bool:
@@ -60,7 +57,7 @@ class AecImageFile(ImageFile.ImageFile):
 
     def _open(self) -> None:
         try:
-            header = container.peek_header(self.fp.read(_HEADER_BYTES))
+            header = container.peek_header(self.fp.read(container.MAX_HEADER_BYTES))  # the header, no more
         except AECodecError as exc:
             # Not SyntaxError: Image.open would swallow it and say only "cannot identify image file".
             raise UnidentifiedImageError(f"cannot identify image file {self.filename!r}: {exc}") from exc

@@ -118,3 +118,11 @@ def test_length_pointing_past_the_end_is_caught():
 def test_pack_refuses_invalid_headers(header):
     with pytest.raises(ValueError):
         container.pack(header, [b"x"])
+
+
+def test_the_longest_header_fits_in_max_header_bytes():
+    longest = Header("m" * container.MAX_MODEL_ID_LENGTH, 1, 16, 16, "RGB", (1,) * container.MAX_LATENT_DIMS, 8)
+    data = container.pack(longest, [b"x"])
+    assert container.peek_header(data[: container.MAX_HEADER_BYTES]) == longest
+    with pytest.raises(CorruptStreamError):
+        container.peek_header(data[: container.MAX_HEADER_BYTES - 1])
