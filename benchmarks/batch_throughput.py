@@ -61,7 +61,8 @@ def measure(data: Path, model_id: str, quality: int, threads: int, runs: int, ba
     reference_streams, reference_pixels = outputs["single"][0]
     n = len(images)
     return {
-        "data": str(data), "images": n, "model_id": model_id, "quality": quality, "device": "cpu",
+        "data": Path(data).name,  # the folder's name: a path of this machine means nothing elsewhere
+        "images": n, "model_id": model_id, "quality": quality, "device": "cpu",
         "threads": threads, "batch": batch, "runs": runs, **seconds,
         **{key.replace("_s", "_images_per_s"): round(n / statistics.median(v), 3) for key, v in seconds.items()},
         "streams_identical": all(streams == reference_streams for way in outputs for streams, _ in outputs[way]),
