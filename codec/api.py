@@ -294,13 +294,14 @@ def _finish(pixels: np.ndarray, mode: str, alpha: np.ndarray | None, output: str
     return torch.from_numpy(array).permute(2, 0, 1).contiguous() if output == "torch" else array
 
 
-def check_size(header: Header, max_pixels: int | None) -> None:
-    """Refuse streams that declare an image larger than ``max_pixels`` (None: no limit)."""
+def check_size(header: Header, max_pixels: int | None, option: str = "max_pixels=None") -> None:
+    """Refuse streams that declare an image larger than ``max_pixels`` (None: no limit); the message names
+    ``option``, the way to lift the limit in the interface the caller offers."""
     pixels = header.width * header.height
     if max_pixels is not None and pixels > max_pixels:
         raise CorruptStreamError(
             f"stream declares a {header.width}x{header.height} image ({pixels} pixels), over the limit of "
-            f"{max_pixels}; pass max_pixels to decode it anyway"
+            f"{max_pixels}; pass {option} to decode it anyway"
         )
 
 

@@ -16,9 +16,11 @@ QUALITY_LAMBDAS: tuple[float, ...] = (0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.
 MIN_QUALITY = 1
 MAX_QUALITY = len(QUALITY_LAMBDAS)
 
-#: Decoding refuses streams that declare more pixels than this (a decompression-bomb guard, like Pillow's
-#: MAX_IMAGE_PIXELS); the API's ``max_pixels`` and the CLI's ``--max-pixels`` raise it.
-DEFAULT_MAX_PIXELS = 40_000_000
+#: Decoding refuses streams that declare more pixels than this (a decompression-bomb guard); the API's
+#: ``max_pixels`` and the CLI's ``--max-pixels`` change it. It is the size at which Pillow itself refuses to
+#: open an image (2 x PIL.Image.MAX_IMAGE_PIXELS, its DecompressionBombError): every image that encoding
+#: accepts by default decodes by default (a 48-megapixel phone photo among them).
+DEFAULT_MAX_PIXELS = 178_956_970
 
 #: Model families this version knows how to build (aecodec.models.MODEL_CLASSES maps each to its class).
 FAMILIES: tuple[str, ...] = ("factorized", "hyperprior")

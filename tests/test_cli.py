@@ -150,3 +150,15 @@ def test_decode_max_pixels_guards_and_lifts(run, photos, tmp_path):
     from aecodec.cli.decode import decode
 
     assert next(p for p in decode.params if p.name == "max_pixels").default == DEFAULT_MAX_PIXELS
+
+
+def test_default_decode_limit_is_pillows_so_what_encodes_by_default_decodes(run, photos, tmp_path):
+    """Encoding takes what Pillow opens (it refuses past 2 x MAX_IMAGE_PIXELS); decoding's default guard is the
+    same size, and its message names the CLI's option."""
+    from aecodec.config import DEFAULT_MAX_PIXELS
+
+    assert DEFAULT_MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS
+    aec = tmp_path / "a.aec"
+    assert run("encode", photos[0], "-o", aec, "-q", 1).exit_code == 0
+    refused = run("decode", aec, "-o", tmp_path / "a.png", "--max-pixels", 10)
+    assert refused.exit_code == 1 and "pass --max-pixels" in refused.output
