@@ -45,8 +45,9 @@ def load_variable_rate(path: Path) -> tuple[torch.nn.Module, torch.Tensor, dict]
 
 
 @torch.no_grad()
-def code_image(model, gain: torch.Tensor, rgb: np.ndarray, level: int) -> tuple[int, np.ndarray]:
-    """(bytes of the .aec stream, decoded H x W x 3 uint8) of one image at one level (0-based)."""
+def code_image(model, gain: torch.Tensor, rgb: np.ndarray, level: int) -> tuple[int, int, np.ndarray]:
+    """(bytes of the .aec stream, bytes of its z string, decoded H x W x 3 uint8) of one image at one level
+    (0-based). The z string is shared side information whose size says how level-aware the hyper path is."""
     h, w = rgb.shape[:2]
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     pad_h, pad_w = -h % model.downsampling_factor, -w % model.downsampling_factor
@@ -62,7 +63,7 @@ def code_image(model, gain: torch.Tensor, rgb: np.ndarray, level: int) -> tuple[
     x_hat = model.g_s(y_hat / g).clamp_(0, 1)[..., :h, :w]
     decoded = (x_hat[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     header = container.Header("hyperprior-vr", level + 1, w, h, "RGB", tuple(y.shape[-2:]), container.MAX_TILE)
-    return len(container.pack(header, [z_strings[0], y_strings[0]])), decoded
+    return len(container.pack(header, [z_strings[0], y_strings[0]])), len(z_strings[0]), decoded
 
 
 def main() -> None:
@@ -80,11 +81,12 @@ def main() -> None:
         rows = []
         for path in files:
             rgb = np.array(Image.open(path).convert("RGB"))  # writable: torch.from_numpy shares it
-            size, decoded = code_image(model, gain, rgb, level)
-            rows.append((8 * size / (rgb.shape[0] * rgb.shape[1]), psnr_db(rgb, decoded)))
-        bpp, psnr = (float(np.mean(v)) for v in zip(*rows))
-        points.append({"quality": level + 1, "images": len(rows), "bpp": bpp, "psnr_db": psnr})
-        print(f"q{level + 1}: {bpp:.4f} bpp {psnr:.3f} dB", flush=True)
+            size, z_size, decoded = code_image(model, gain, rgb, level)
+            pixels = rgb.shape[0] * rgb.shape[1]
+            rows.append((8 * size / pixels, psnr_db(rgb, decoded), 8 * z_size / pixels))
+        bpp, psnr, z_bpp = (float(np.mean(v)) for v in zip(*rows))
+        points.append({"quality": level + 1, "images": len(rows), "bpp": bpp, "psnr_db": psnr, "z_bpp": z_bpp})
+        print(f"q{level + 1}: {bpp:.4f} bpp {psnr:.3f} dB (z {z_bpp:.4f} bpp)", flush=True)
     bench = json.loads(args.bench.read_text())["codecs"]
     bd = {name: bd_rate_percent(curve(bench[name]), curve(points)) for name in ANCHORS if name in bench}
     print("BD-rate: " + ", ".join(f"vs {name} {value:+.1f}%" for name, value in bd.items()))
