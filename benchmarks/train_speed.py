@@ -71,7 +71,7 @@ def measure(name: str, batch: int, crop: int, compiled: bool, channels_last: boo
 def time_sampler(folder: Path, batch: int, crop: int, batches: int) -> dict:
     """Seconds to decode the photos into memory once, and the median seconds to draw one batch of crops."""
     from aecodec.images import list_images
-from aecodec.training.data import CropSampler
+    from aecodec.training.data import CropSampler
 
     t0 = time.perf_counter()
     sampler = CropSampler(list_images(folder), crop, torch.Generator().manual_seed(0))

@@ -36,7 +36,7 @@ from aecodec.tiling import grid
 def float_index_bytes(codec: ImageCodec, data: bytes) -> int:
     """Bytes of the same stream with y coded under float-scale indexes (CompressAI's usual path), as one
     string: the decoded y_hat is the same, only the CDF each symbol is coded with changes."""
-    model = aecodec.models
+    model = codec.model
     header, strings = container.unpack(data)
     side = model.decompress_side(strings[:1], header.latent_shape)
     tiles = grid(header.latent_shape, header.tile)
