@@ -150,3 +150,25 @@ def existing_files(paths: tuple[Path, ...]) -> None:
             raise click.BadParameter(f"{p} is a directory", param_hint="input")
         if not p.exists():
             raise click.BadParameter(f"{p}: no such file", param_hint="input")
+
+
+class ByteSize(click.ParamType):
+    """A size in bytes: 40000, 40KB / 40kB / 40K (1000 bytes each), 1.5MB, 40KiB (1024), 2MiB."""
+
+    name = "size"
+    UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "kib": 1024, "mib": 1024**2}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip()
+        number = text.rstrip("KkMmGgIiBb ")
+        unit = text[len(number):].strip().lower()  # fmt: skip
+        try:
+            size = float(number) * self.UNITS[unit]
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (e.g. 40000, 40KB, 1.5MB, 40KiB)", param, ctx)
+        if not size > 0:
+            self.fail(f"size must be positive, got {value!r}", param, ctx)
+        return size
+

@@ -12,25 +12,32 @@ import click
 def models(as_json):
     """List the models and quality levels available, with what each reaches on Kodak."""
     from aecodec.errors import AECodecError
-    from aecodec.zoo import entries
+    from aecodec.zoo import aliases, entries
 
     try:
-        found = entries()
+        found, _ = entries(), aliases()  # both read the MANIFEST: a broken one fails here, not mid-table
     except AECodecError as exc:
         raise click.ClickException(str(exc)) from None
     rows = []
     for e in found:
-        kodak = e.info.get("kodak", {})
-        rows.append({
-            "model_id": e.model_id, "quality": e.quality, "lambda": e.info.get("lambda"),
-            "config": e.info.get("config"), "file": e.path.name, "bytes": e.info.get("bytes"),
-            "kodak_bpp": kodak.get("bpp"), "kodak_psnr_db": kodak.get("psnr_db"),
-        })  # fmt: skip
+        # a variable-rate model codes every quality: one row per level it was measured at on Kodak
+        points = e.info.get("kodak", {}).get("points") if e.variable_rate else [e.info.get("kodak", {})]
+        for point in points or [{}]:
+            quality = point.get("quality") if e.variable_rate else e.quality
+            lmbda = e.info["lambdas"][quality - 1] if e.variable_rate and quality else e.info.get("lambda")
+            rows.append({
+                "model_id": e.model_id, "quality": quality, "variable_rate": e.variable_rate, "lambda": lmbda,
+                "config": e.info.get("config"), "file": e.path.name, "bytes": e.info.get("bytes"),
+                "kodak_bpp": point.get("bpp"), "kodak_psnr_db": point.get("psnr_db"),
+            })  # fmt: skip
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'model':<12} {'q':>2} {'lambda':>8} {'kodak bpp':>10} {'PSNR dB':>8}  file")
+    click.echo(f"{'model':<15} {'q':>2} {'lambda':>8} {'kodak bpp':>10} {'PSNR dB':>8}  file")
     for r in rows:
         bpp = f"{r['kodak_bpp']:.3f}" if r["kodak_bpp"] is not None else "-"
         psnr = f"{r['kodak_psnr_db']:.2f}" if r["kodak_psnr_db"] is not None else "-"
-        click.echo(f"{r['model_id']:<12} {r['quality']:>2} {r['lambda']:>8} {bpp:>10} {psnr:>8}  {r['file']}")
+        file = r["file"] + (" (any quality 1.0-8.0)" if r["variable_rate"] else "")
+        click.echo(f"{r['model_id']:<15} {r['quality'] or '-':>2} {r['lambda'] or '-':>8} {bpp:>10} {psnr:>8}  {file}")
+    for alias, model_id in aliases().items():
+        click.echo(f"{alias} = {model_id}")

@@ -7,6 +7,7 @@ one-shot conveniences that load the model they need on each call.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -16,9 +17,10 @@ from PIL import Image
 
 from . import container, images, refine, tiling, zoo
 from .checkpoint import load_final
-from .config import DEFAULT_MAX_PIXELS, lambda_for_quality
+from .config import DEFAULT_MAX_PIXELS, MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality, lambda_for_quality
 from .container import Header
 from .errors import CorruptStreamError, ImageInputError
+from .models.variable_rate import AtQuality
 
 #: Side of the coding tiles in latent positions (1024 pixels for the factorized model): images up to that
 #: size are one tile, exactly as if untiled; larger ones are coded tile by tile in bounded memory.
@@ -68,6 +70,18 @@ class ImageCodec:
         self.factor = model.latent_factor  # pixels per latent position
         self.padding_factor = model.downsampling_factor  # the padded image's sides are multiples of this
 
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the loaded model codes every quality (:meth:`at_quality`), not one level of a ladder."""
+        return isinstance(self.model, AtQuality)
+
+    def at_quality(self, quality: float) -> "ImageCodec":
+        """The same variable-rate model at another quality, sharing its weights (nothing is loaded again)."""
+        if not self.variable_rate:
+            raise ValueError(f"{self.model_id} is a ladder model: load each quality with load_codec")
+        return ImageCodec(self.model.model.at_quality(quality), self.model_id, exact_quality(quality), self.device,
+                          self.tile, self.refine_steps)  # fmt: skip
+
     def __repr__(self) -> str:
         return f"ImageCodec(model_id={self.model_id!r}, quality={self.quality}, device={str(self.device)!r})"
 
@@ -110,6 +124,37 @@ class ImageCodec:
             for i, y in zip(indexes, self.model.analysis(x).cpu()):
                 latents[i] = y.unsqueeze(0)
         return [self._code(p, latents[i] if i in latents else self._analyse(p)) for i, p in enumerate(prepared)]
+
+    @torch.no_grad()
+    def compress_to_size(self, image, target_bytes: float) -> "SizedStream":
+        """Code an image into at most ``target_bytes`` bytes, as close to it as the qualities allow (a
+        variable-rate model only): the highest quality, in steps of 1/64, whose stream fits. The analysis
+        transform runs once; only the quantization and entropy coding repeat (about 9 times, a bisection).
+        When even quality 1 does not fit, its stream comes back with ``fits`` False."""
+        if not self.variable_rate:
+            raise ValueError(f"{self.model_id} is a ladder model: aiming at a size needs a variable-rate model")
+        if not target_bytes > 0:
+            raise ValueError(f"target size must be positive, got {target_bytes}")
+        prepared = self._prepare(image)
+        latent = self._analyse(prepared) / self.model.gain.cpu()  # unscaled: each quality scales its own
+
+        def code(steps: int) -> bytes:
+            at = self.at_quality(steps / QUALITY_STEPS)
+            return at._code(prepared, latent * at.model.gain.cpu())
+
+        low, high = MIN_QUALITY * QUALITY_STEPS, MAX_QUALITY * QUALITY_STEPS
+        best = code(low)
+        if len(best) > target_bytes:
+            return SizedStream(best, exact_quality(MIN_QUALITY), fits=False)
+        best_steps = low
+        while low < high:  # invariant: quality low / QUALITY_STEPS fits
+            middle = (low + high + 1) // 2
+            data = code(middle)
+            if len(data) <= target_bytes:
+                low, best, best_steps = middle, data, middle
+            else:
+                high = middle - 1
+        return SizedStream(best, exact_quality(best_steps / QUALITY_STEPS), fits=True)
 
     def _prepare(self, image) -> images.PreparedImage:
         prepared = images.prepare(image)
@@ -278,6 +323,16 @@ class ImageCodec:
         return header, y_hat, alpha
 
 
+@dataclass(frozen=True)
+class SizedStream:
+    """What :meth:`ImageCodec.compress_to_size` made: the stream, the quality it was coded at, and whether it
+    fits the target (False: the smallest stream the model can make is larger)."""
+
+    data: bytes
+    quality: int | float
+    fits: bool
+
+
 OUTPUTS = ("pil", "numpy", "torch")
 
 
@@ -307,7 +362,7 @@ def check_size(header: Header, max_pixels: int | None, option: str = "max_pixels
 
 def load_codec(
     model_id: str = zoo.DEFAULT_MODEL_ID,
-    quality: int = zoo.DEFAULT_QUALITY,
+    quality: float = zoo.DEFAULT_QUALITY,
     device: str | torch.device = "cpu",
     checkpoint_dir: str | Path | None = None,
     tile: int = DEFAULT_TILE,
@@ -316,8 +371,10 @@ def load_codec(
     """Load a shipped model (sha256-checked) ready to code images.
 
     Args:
-        model_id: model family, see ``aecodec models``.
-        quality: 1 (smallest files) .. 8 (best quality).
+        model_id: model, see ``aecodec models`` (a stable alias such as "hyperprior-vr" is resolved: the
+            codec and its streams carry the concrete id).
+        quality: 1 (smallest files) .. 8 (best quality): a ladder model's whole levels, or for a
+            variable-rate model any value between, rounded to a multiple of 1/64.
         device: "cpu" or "cuda".
         checkpoint_dir: folder with MANIFEST.json (default: the installed checkpoints).
         tile: side of the coding tiles in latent positions: smaller tiles code huge images in less memory
@@ -330,7 +387,10 @@ def load_codec(
     """
     entry = zoo.lookup(model_id, quality, checkpoint_dir)
     model = load_final(entry.path, expected_sha256=entry.sha256)
-    return ImageCodec(model, model_id, quality, device, tile, refine_steps)
+    if entry.variable_rate:
+        model = model.at_quality(quality)
+        quality = model.quality  # rounded to the step a stream records
+    return ImageCodec(model, entry.model_id, quality, device, tile, refine_steps)
 
 
 def read_header(data: bytes) -> Header:

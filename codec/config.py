@@ -23,14 +23,33 @@ MAX_QUALITY = len(QUALITY_LAMBDAS)
 DEFAULT_MAX_PIXELS = 178_956_970
 
 #: Model families this version knows how to build (aecodec.models.MODEL_CLASSES maps each to its class).
-FAMILIES: tuple[str, ...] = ("factorized", "hyperprior")
+FAMILIES: tuple[str, ...] = ("factorized", "hyperprior", "variable-rate")
+
+#: Qualities are multiples of 1 / QUALITY_STEPS: a variable-rate model codes any of them (streams record
+#: ``quality * QUALITY_STEPS`` as an integer), a ladder only the integer levels. One step moves the rate by
+#: about 1% (the rate grows 1.5-2x per level), fine enough to aim a file at a size within 3%.
+QUALITY_STEPS = 64
 
 
-def lambda_for_quality(quality: int) -> float:
-    """Return the rate-distortion lambda of a quality level (1 = smallest files, 8 = best quality)."""
-    if not MIN_QUALITY <= quality <= MAX_QUALITY:
+def exact_quality(quality: float) -> int | float:
+    """``quality`` rounded to the nearest multiple of 1 / QUALITY_STEPS, as the int it is when whole (the
+    value a stream records and a codec reports); outside MIN_QUALITY..MAX_QUALITY raises ValueError."""
+    try:
+        steps = round(float(quality) * QUALITY_STEPS)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"quality must be a number in {MIN_QUALITY}..{MAX_QUALITY}, got {quality!r}") from None
+    if not MIN_QUALITY * QUALITY_STEPS <= steps <= MAX_QUALITY * QUALITY_STEPS:
         raise ValueError(f"quality must be in {MIN_QUALITY}..{MAX_QUALITY}, got {quality}")
-    return QUALITY_LAMBDAS[quality - 1]
+    return steps // QUALITY_STEPS if steps % QUALITY_STEPS == 0 else steps / QUALITY_STEPS
+
+
+def lambda_for_quality(quality: float) -> float:
+    """The rate-distortion lambda of a quality (1 = smallest files, 8 = best quality): a level's own, and
+    between levels interpolated on a log scale (the levels' lambdas are about a factor 2 apart)."""
+    quality = exact_quality(quality)
+    low = min(int(quality), MAX_QUALITY - 1)
+    t = quality - low
+    return QUALITY_LAMBDAS[low - 1] ** (1 - t) * QUALITY_LAMBDAS[low] ** t
 
 
 @dataclass(frozen=True)
@@ -39,7 +58,8 @@ class ModelConfig:
 
     Args:
         family: model family; "factorized" is the Balle et al. 2018 factorized-prior autoencoder,
-            "hyperprior" the scale hyperprior of the same paper (codec/models/hyperprior.py).
+            "hyperprior" the scale hyperprior of the same paper (codec/models/hyperprior.py), "variable-rate"
+            that hyperprior with a learned quantization gain per quality (codec/models/variable_rate.py).
         N: channels of the hidden layers of the analysis and synthesis transforms.
         M: channels of the latent y (the tensor that is entropy coded).
         means: hyperprior only: the hyper-synthesis also predicts the mean of each latent element (a
@@ -57,7 +77,7 @@ class ModelConfig:
             raise ValueError(f"unknown model family {self.family!r}; valid: {', '.join(FAMILIES)}")
         if self.N < 1 or self.M < 1:
             raise ValueError(f"channel counts must be positive, got N={self.N}, M={self.M}")
-        if self.means and self.family != "hyperprior":
+        if self.means and self.family != "hyperprior":  # (variable-rate: scale-only so far)
             raise ValueError("only a hyperprior can predict means")
 
     def to_dict(self) -> dict:

@@ -4,19 +4,21 @@ Layout (all integers big-endian; see docs/format.md)::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
-    4       1     format version (2)
+    4       1     format version (3)
     5       1     n = length of the model id
-    6       n     model id, ASCII (e.g. b"factorized")
-    6+n     1     quality level (1..8)
-    7+n     4     original image width in pixels
-    11+n    4     original image height in pixels
-    15+n    1     colour mode: 1 = L, 2 = LA, 3 = RGB, 4 = RGBA
-    16+n    1     k = number of latent dimensions
-    17+n    4k    latent shape (u32 each)
-    17+n+4k 2     t = tile side in latent positions (u16): the latent is coded tile by tile
-    19+n+4k 4     s = number of strings (u32)
+    6       n     model id, ASCII (e.g. b"hyperprior")
+    6+n     2     quality * 64 (u16: 64..512; a ladder model's are whole levels, 64 * 1..8)
+    8+n     4     original image width in pixels
+    12+n    4     original image height in pixels
+    16+n    1     colour mode: 1 = L, 2 = LA, 3 = RGB, 4 = RGBA
+    17+n    1     k = number of latent dimensions
+    18+n    4k    latent shape (u32 each)
+    18+n+4k 2     t = tile side in latent positions (u16): the latent is coded tile by tile
+    20+n+4k 4     s = number of strings (u32)
     ...           s times: u32 length, then that many bytes
     end-4   4     CRC32 of every byte before it
+
+Version 2 (aecodec 0.1) differs in one field: the quality is one byte, the whole level. Both are read.
 
 ``unpack`` checks every field, every length and the checksum before any byte reaches the entropy decoder,
 and raises :class:`CorruptStreamError` (or :class:`UnsupportedVersionError`) saying what is wrong.
@@ -28,10 +30,13 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from .config import MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality
 from .errors import CorruptStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: Versions this aecodec reads, and the struct of each one's quality field (in units of 1 / its scale).
+QUALITY_FIELDS = {2: (">B", 1), 3: (">H", QUALITY_STEPS)}
 
 MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
@@ -48,7 +53,7 @@ MIN_TILE = 8
 MAX_STRINGS = (MAX_DIMENSION // (16 * MIN_TILE)) ** 2 + 1
 #: The longest header (everything :func:`peek_header` reads): what a reader of headers alone needs at most.
 MAX_HEADER_BYTES = (
-    len(MAGIC) + struct.calcsize(">BB") + MAX_MODEL_ID_LENGTH + struct.calcsize(">BIIBB")
+    len(MAGIC) + struct.calcsize(">BB") + MAX_MODEL_ID_LENGTH + struct.calcsize(">HIIBB")
     + struct.calcsize(f">{MAX_LATENT_DIMS}I") + struct.calcsize(">H")
 )  # fmt: skip
 
@@ -59,7 +64,7 @@ class Header:
 
     Args:
         model_id: the model family that wrote the file (e.g. "factorized").
-        quality: quality level 1..8 of that family.
+        quality: quality 1..8, a multiple of 1 / QUALITY_STEPS (whole levels for a ladder model).
         width, height: size of the original image in pixels.
         mode: colour mode of the original ("L", "LA", "RGB" or "RGBA").
         latent_shape: shape of the coded latent (height, width for the factorized model).
@@ -68,7 +73,7 @@ class Header:
     """
 
     model_id: str
-    quality: int
+    quality: int | float
     width: int
     height: int
     mode: str
@@ -88,11 +93,21 @@ class Header:
         }
 
 
+def field_offsets(model_id_length: int, latent_rank: int) -> dict[str, int]:
+    """Byte offset of each header field of a version-3 stream (the table in this module's docstring), for
+    tools that edit streams in place (the fuzzing harness, tests)."""
+    n, k = model_id_length, latent_rank
+    return {"version": 4, "id_len": 5, "model_id": 6, "quality": 6 + n, "width": 8 + n, "height": 12 + n,
+            "mode": 16 + n, "ndim": 17 + n, "shape": 18 + n, "tile": 18 + n + 4 * k, "count": 20 + n + 4 * k}  # fmt: skip
+
+
 def _check_header(header: Header) -> None:
     if not header.model_id or len(header.model_id) > MAX_MODEL_ID_LENGTH or not header.model_id.isascii():
         raise ValueError(f"model id must be 1..{MAX_MODEL_ID_LENGTH} ASCII characters, got {header.model_id!r}")
-    if not 1 <= header.quality <= 255:
-        raise ValueError(f"quality out of range: {header.quality}")
+    if not (MIN_QUALITY <= header.quality <= MAX_QUALITY and exact_quality(header.quality) == header.quality):
+        raise ValueError(
+            f"quality must be a multiple of 1/{QUALITY_STEPS} in {MIN_QUALITY}..{MAX_QUALITY}, got {header.quality}"
+        )
     if not (1 <= header.width <= MAX_DIMENSION and 1 <= header.height <= MAX_DIMENSION):
         raise ValueError(f"image size out of range: {header.width}x{header.height}")
     if header.mode not in MODE_CODES:
@@ -123,7 +138,8 @@ def write_unchecked(header: Header, strings: list[bytes]) -> bytes:
         MAGIC,
         struct.pack(">BB", FORMAT_VERSION, len(model_id)),
         model_id,
-        struct.pack(">BIIBB", header.quality, header.width, header.height, MODE_CODES[header.mode], len(header.latent_shape)),
+        struct.pack(">H", round(header.quality * QUALITY_STEPS)),
+        struct.pack(">IIBB", header.width, header.height, MODE_CODES[header.mode], len(header.latent_shape)),
         struct.pack(f">{len(header.latent_shape)}I", *header.latent_shape),
         struct.pack(">HI", header.tile, len(strings)),
     ]
@@ -174,9 +190,10 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
     reader = _Reader(data)
     reader.take(len(MAGIC), "magic")
     (version,) = reader.unpack(">B", "format version")
-    if version != FORMAT_VERSION:
+    if version not in QUALITY_FIELDS:
+        readable = ", ".join(map(str, QUALITY_FIELDS))
         raise UnsupportedVersionError(
-            f"unsupported .aec format version {version} (this aecodec reads version {FORMAT_VERSION})"
+            f"unsupported .aec format version {version} (this aecodec reads versions {readable})"
         )
     (id_len,) = reader.unpack(">B", "model id length")
     if not 1 <= id_len <= MAX_MODEL_ID_LENGTH:
@@ -184,9 +201,12 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
     raw_id = reader.take(id_len, "model id")
     if not raw_id.isascii() or not raw_id.decode("ascii").isprintable():
         raise CorruptStreamError("model id is not printable ASCII")
-    quality, width, height, mode_code, ndim = reader.unpack(">BIIBB", "image header")
-    if quality < 1:
-        raise CorruptStreamError(f"invalid quality {quality}")
+    quality_format, scale = QUALITY_FIELDS[version]
+    (quality_units,) = reader.unpack(quality_format, "quality")
+    if not MIN_QUALITY * scale <= quality_units <= MAX_QUALITY * scale:
+        raise CorruptStreamError(f"invalid quality {quality_units / scale:g}")
+    quality = exact_quality(quality_units / scale)  # exact: QUALITY_STEPS is a power of two
+    width, height, mode_code, ndim = reader.unpack(">IIBB", "image header")
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise CorruptStreamError(f"invalid image size {width}x{height}")
     if mode_code not in MODES_BY_CODE:

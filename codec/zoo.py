@@ -2,8 +2,12 @@
 
 There is exactly one table, ``MANIFEST.json`` in the checkpoint folder, read when a model is asked for (never
 at import). Each entry records the file, its sha256 (checked at every load), the architecture, the lambda and
-how the model was trained. The folder is the installed ``aecodec.checkpoints`` package (the repository's
-``checkpoints/``), or the folder named by the ``AECODEC_CHECKPOINTS`` environment variable.
+how the model was trained. A ladder model has one file per quality level (``"qualities"``); a variable-rate
+model one file for every quality in 1..8 (``"variable_rate"``). ``"aliases"`` names a model by a stable name
+(``hyperprior-vr``) whose weights may change from one release to the next: streams record the concrete id.
+``"retired"`` maps the ids of models no longer shipped to the last aecodec version that decodes them.
+The folder is the installed ``aecodec.checkpoints`` package (the repository's ``checkpoints/``), or the
+folder named by the ``AECODEC_CHECKPOINTS`` environment variable.
 """
 
 from __future__ import annotations
@@ -14,22 +18,30 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .config import MAX_QUALITY, MIN_QUALITY, exact_quality
 from .errors import CheckpointError, UnknownModelError
 
 MANIFEST_NAME = "MANIFEST.json"
 DEFAULT_MODEL_ID = "hyperprior"  # wins on RD at comparable speed (README, "Models")
 DEFAULT_QUALITY = 6  # lambda 0.025: about 1.1 bpp and 32 dB on Kodak
+#: The variable-rate model, by its alias: what aiming at a file size (any quality between levels) uses.
+VARIABLE_RATE_MODEL_ID = "hyperprior-vr"
 
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One shipped checkpoint."""
+    """One shipped checkpoint: of one quality level of a ladder, or (``quality`` None) of a variable-rate
+    model, which codes every quality."""
 
     model_id: str
-    quality: int
+    quality: int | None
     path: Path
     sha256: str
     info: dict
+
+    @property
+    def variable_rate(self) -> bool:
+        return self.quality is None
 
 
 def checkpoint_dir() -> Path:
@@ -62,19 +74,43 @@ def entries(folder: str | Path | None = None) -> list[ZooEntry]:
     for model_id, model in read_manifest(folder)["models"].items():
         for quality, info in model.get("qualities", {}).items():
             found.append(ZooEntry(model_id, int(quality), folder / info["file"], info["sha256"], info))
-    return sorted(found, key=lambda e: (e.model_id, e.quality))
+        if "variable_rate" in model:
+            info = model["variable_rate"]
+            found.append(ZooEntry(model_id, None, folder / info["file"], info["sha256"], info))
+    return sorted(found, key=lambda e: (e.model_id, e.quality or 0))
 
 
-def lookup(model_id: str, quality: int, folder: str | Path | None = None) -> ZooEntry:
-    """The entry for ``model_id`` at ``quality``; unknown ones raise an error listing the valid choices."""
+def aliases(folder: str | Path | None = None) -> dict[str, str]:
+    """Stable model names -> the concrete model id each stands for in this release."""
+    return dict(read_manifest(folder).get("aliases", {}))
+
+
+def lookup(model_id: str, quality: float, folder: str | Path | None = None) -> ZooEntry:
+    """The entry for ``model_id`` (or an alias of it) at ``quality``; unknown ones raise an error listing the
+    valid choices. The entry of a variable-rate model serves every quality MIN_QUALITY..MAX_QUALITY."""
+    model_id = aliases(folder).get(model_id, model_id)
+    retired = read_manifest(folder).get("retired", {})
+    if model_id in retired:  # docs/format.md: a retired model's streams name the version that reads them
+        version = retired[model_id]
+        raise UnknownModelError(
+            f"model {model_id!r} was retired; aecodec {version} decodes its streams (pip install 'aecodec=={version}')"
+        )
     available = entries(folder)
     for entry in available:
-        if entry.model_id == model_id and entry.quality == quality:
+        if entry.model_id == model_id and (entry.variable_rate or entry.quality == quality):
+            if entry.variable_rate:
+                try:
+                    exact_quality(quality)
+                except ValueError:
+                    raise UnknownModelError(
+                        f"model {model_id!r} codes qualities {MIN_QUALITY}..{MAX_QUALITY}, not {quality}"
+                    ) from None
             return entry
-    ids = sorted({e.model_id for e in available})
+    ids = sorted({e.model_id for e in available} | set(aliases(folder)))
     if model_id not in ids:
         raise UnknownModelError(f"unknown model {model_id!r}; available: {', '.join(ids) or 'none'}")
     qualities = [e.quality for e in available if e.model_id == model_id]
+    hint = f" (any quality between: {VARIABLE_RATE_MODEL_ID})" if quality != int(quality) else ""
     raise UnknownModelError(
-        f"model {model_id!r} has no quality {quality}; available: {', '.join(map(str, qualities))}"
+        f"model {model_id!r} has no quality {quality}; available: {', '.join(map(str, qualities))}{hint}"
     )

@@ -64,15 +64,13 @@ class Layout:
 def layout(data: bytes) -> Layout:
     """Field offsets of a valid stream (raises CorruptStreamError on an invalid one)."""
     header, strings = container.unpack(data)
-    n = len(header.model_id)
-    k = len(header.latent_shape)
-    tile_at = 17 + n + 4 * k
-    count_at = tile_at + 2
-    pos, found = count_at + 4, []
+    at = container.field_offsets(len(header.model_id), len(header.latent_shape))
+    pos, found = at["count"] + 4, []
     for s in strings:
         found.append((pos, len(s)))
         pos += 4 + len(s)
-    return Layout(5, 6 + n, 7 + n, 11 + n, 15 + n, 16 + n, 17 + n, tile_at, count_at, tuple(found), len(data) - 4)
+    fields = ("id_len", "quality", "width", "height", "mode", "ndim", "shape", "tile", "count")
+    return Layout(*(at[f] for f in fields), tuple(found), len(data) - 4)
 
 
 def reseal(data: bytes) -> bytes:

@@ -114,7 +114,7 @@ def test_models_json(run):
 def test_encode_defaults_to_the_zoo_default_quality(run):
     from aecodec.zoo import DEFAULT_QUALITY
 
-    assert f"[default: {DEFAULT_QUALITY};" in " ".join(run("encode", "--help").output.split())
+    assert f"[default: {DEFAULT_QUALITY}]" in " ".join(run("encode", "--help").output.split())
 
 
 def test_unknown_quality_is_one_line(run, photos):

@@ -1,7 +1,7 @@
 """The model families and the registry from family name to class (CompressAI's zoo idea, in one table).
 
-``base`` holds the contract both families keep, ``factorized`` and ``hyperprior`` one family each,
-``layers`` and ``integer_net`` their building blocks.
+``base`` holds the contract every family keeps, ``factorized``, ``hyperprior`` and ``variable_rate`` one
+family each, ``layers`` and ``integer_net`` their building blocks.
 """
 
 from __future__ import annotations
@@ -10,9 +10,14 @@ from ..config import ModelConfig
 from .base import Autoencoder
 from .factorized import FactorizedPrior
 from .hyperprior import ScaleHyperprior
+from .variable_rate import VariableRateHyperprior
 
 #: Family name (``ModelConfig.family``, ``config.FAMILIES``) -> the class that builds it.
-MODEL_CLASSES: dict[str, type[Autoencoder]] = {"factorized": FactorizedPrior, "hyperprior": ScaleHyperprior}
+MODEL_CLASSES: dict[str, type[Autoencoder]] = {
+    "factorized": FactorizedPrior,
+    "hyperprior": ScaleHyperprior,
+    "variable-rate": VariableRateHyperprior,
+}
 
 
 def build_model(config: ModelConfig) -> Autoencoder:
@@ -24,4 +29,6 @@ def build_model(config: ModelConfig) -> Autoencoder:
     return model_class(config)
 
 
-__all__ = ["MODEL_CLASSES", "Autoencoder", "FactorizedPrior", "ScaleHyperprior", "build_model"]
+__all__ = [
+    "MODEL_CLASSES", "Autoencoder", "FactorizedPrior", "ScaleHyperprior", "VariableRateHyperprior", "build_model",
+]  # fmt: skip

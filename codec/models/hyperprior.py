@@ -123,11 +123,12 @@ class ScaleHyperprior(Autoencoder):
         table = default_scale_table() if scale_table is None else scale_table
         return super().update(table, force, update_quantiles)
 
-    def integer_hyper_synthesis(self) -> IntegerHyperSynthesis:
-        """The coding-time h_s, from the current weights, medians and scale table (call after update)."""
+    def integer_hyper_synthesis(self, gains: torch.Tensor | None = None) -> IntegerHyperSynthesis:
+        """The coding-time h_s, from the current weights, medians and scale table (call after update);
+        ``gains``: a variable-rate model's fixed-point gains at the coded quality."""
         medians = self.entropy_bottleneck._get_medians().detach().reshape(-1)
         mean_head = self.h_m if self.config.means else None
-        return IntegerHyperSynthesis(self.h_s, medians, self.gaussian_conditional.scale_table, mean_head)
+        return IntegerHyperSynthesis(self.h_s, medians, self.gaussian_conditional.scale_table, mean_head, gains)
 
     def _z_symbols(self, z_hat: torch.Tensor) -> torch.Tensor:
         # z_hat = symbol + median in float; the symbol is an integer, so rounding recovers it exactly.

@@ -14,7 +14,9 @@ Here the trained float hyper-synthesis is turned into fixed point, in the spirit
   float values, the same everywhere;
 * each layer sums integer products, then ReLU and a rounding right shift by WEIGHT_BITS, clamped to
   [0, 2^ACT_LIMIT_BITS];
-* the index is the number of (fixed-point) table scales the result exceeds, compared as integers;
+* the index is the number of (fixed-point) table scales the result exceeds, compared as integers; a
+  variable-rate model first multiplies each channel's scale by its quantization gain, an integer in
+  GAIN_BITS fixed point, and compares the product with the table scaled by 2^GAIN_BITS: still integers;
 * a mean-scale model's means come from one more layer on the last hidden activations, signed (no ReLU), and
   reach the coder as ``fixed / 2^ACT_BITS`` in float32: exact (|fixed| < 2^24), so every machine shifts its
   symbols by the same means and reconstructs the same latent.
@@ -40,6 +42,11 @@ WEIGHT_BITS = 12
 ACT_LIMIT_BITS = 20
 #: Weights must fit in this many bits (|w| < 16 at 12 fractional bits); sums then stay below 2^53.
 WEIGHT_LIMIT_BITS = 16
+#: Fractional bits of a variable-rate model's per-channel gains (aecodec.models.variable_rate).
+GAIN_BITS = 16
+#: Gains must stay below 2^GAIN_LIMIT_BITS in fixed point (256 in real units), so a scale (< 2^21) times a
+#: gain stays an exact float64 integer.
+GAIN_LIMIT_BITS = 24
 #: Largest input-channel count times kernel area the bound above allows.
 MAX_FAN_IN = 2 ** (52 - (ACT_LIMIT_BITS + 1) - WEIGHT_LIMIT_BITS)
 
@@ -103,11 +110,14 @@ class IntegerHyperSynthesis:
         medians: the hyper-latent's per-channel medians (the entropy bottleneck's quantization offsets).
         scale_table: the Gaussian conditional's scale table (increasing).
         mean_head: a mean-scale model's convolution from h_s's last hidden activations to the means.
+        gains: a variable-rate model's gain of each latent channel at the coded quality, integers in GAIN_BITS
+            fixed point (the latent is coded as y * gain, so its scales are h_s's times the gain).
     """
 
     def __init__(
-        self, h_s: nn.Sequential, medians: torch.Tensor, scale_table: torch.Tensor, mean_head: nn.Module | None = None
-    ) -> None:
+        self, h_s: nn.Sequential, medians: torch.Tensor, scale_table: torch.Tensor,
+        mean_head: nn.Module | None = None, gains: torch.Tensor | None = None,
+    ) -> None:  # fmt: skip
         layers = list(h_s)
         convs = [m for m in layers if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         if len(layers) != 2 * len(convs) or not all(isinstance(m, nn.ReLU) for m in layers[1::2]):
@@ -117,6 +127,14 @@ class IntegerHyperSynthesis:
         self.medians = torch.round(medians.detach().to(torch.float64).reshape(1, -1, 1, 1) * 2**ACT_BITS)
         # scale <= s  <=>  fixed <= s * 2^ACT_BITS  <=>  fixed <= floor(s * 2^ACT_BITS), for integer fixed
         self.thresholds = torch.floor(scale_table.detach().to(torch.float64) * 2**ACT_BITS)
+        self.gains = None
+        if gains is not None:
+            gains = gains.detach().to(torch.float64).reshape(1, -1, 1, 1)
+            if torch.any(gains != torch.round(gains)) or gains.min() < 1 or gains.max() >= 2**GAIN_LIMIT_BITS:
+                raise ValueError(f"gains must be integers in 1..2^{GAIN_LIMIT_BITS} (fixed point)")
+            self.gains = gains
+            # scale * gain / 2^GAIN_BITS > threshold  <=>  scale * gain > threshold * 2^GAIN_BITS (integers)
+            self.thresholds = self.thresholds * 2**GAIN_BITS
 
     def fixed_outputs(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hyper-latent symbols (integers, (n, N, h, w)) -> scales and (mean-scale models) means, in ACT_BITS
@@ -140,6 +158,8 @@ class IntegerHyperSynthesis:
         """The CDF index of each latent element and, for a mean-scale model, its mean (float32, exactly
         ``fixed / 2^ACT_BITS``); None for a scale-only model."""
         fixed, fixed_means = self.fixed_outputs(symbols)
+        if self.gains is not None:
+            fixed = fixed * self.gains  # < 2^(ACT_LIMIT_BITS + GAIN_LIMIT_BITS): exact in float64
         # searchsorted (left) counts the thresholds strictly below each value: exact float64 comparisons
         below = torch.searchsorted(self.thresholds[:-1].contiguous(), fixed.reshape(-1).contiguous())
         indexes = below.reshape(fixed.shape).to(torch.int32)
