@@ -18,8 +18,9 @@ from .codecs import CODEC_NAMES, DEFAULT_CODECS, DEFAULT_QUALITIES
 DEFAULT_PUBLISHED = ("bmshj2018-factorized", "bmshj2018-hyperprior", "bpg444")
 
 
-def parse_qualities(specs: list[str]) -> dict[str, list[int]]:
-    """Parse ``CODEC=Q,Q,...`` (ranges as ``A-B``), e.g. ``jpeg=10,50,90`` or ``aecodec=1-8``."""
+def parse_qualities(specs: list[str]) -> dict[str, list[float]]:
+    """Parse ``CODEC=Q,Q,...`` (ranges of integers as ``A-B``), e.g. ``jpeg=10,50,90``, ``aecodec=1-8`` or
+    ``aecodec-hyperprior-vr=1,1.5,2`` (the variable-rate model takes fractions)."""
     out: dict[str, list[int]] = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
@@ -29,9 +30,13 @@ def parse_qualities(specs: list[str]) -> dict[str, list[int]]:
         try:
             for part in values.split(","):
                 lo, dash, hi = part.partition("-")
-                qualities.extend(range(int(lo), int(hi) + 1) if dash else [int(lo)])
-        except ValueError:
-            raise ValueError(f"bad quality list {spec!r}: qualities must be integers or ranges A-B") from None
+                if dash:
+                    qualities.extend(range(int(lo), int(hi) + 1))
+                else:
+                    value = float(lo)
+                    qualities.append(int(value) if value == int(value) else value)
+        except (ValueError, OverflowError):
+            raise ValueError(f"bad quality list {spec!r}: qualities must be numbers or ranges A-B") from None
         if not qualities:
             raise ValueError(f"bad quality list {spec!r}: no qualities")
         out[name] = qualities

@@ -33,6 +33,8 @@ DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
     # one aecodec model family by name, so that families can be compared in one run
     "aecodec-factorized": AECODEC_QUALITIES,
     "aecodec-hyperprior": AECODEC_QUALITIES,
+    # the variable-rate model (its alias): the levels by default, any quality between with --qualities
+    "aecodec-hyperprior-vr": AECODEC_QUALITIES,
     # the same with encoder-side refinement (codec/refine.py, its default steps): slow encoding
     "aecodec-factorized-refined": AECODEC_QUALITIES,
     "aecodec-hyperprior-refined": AECODEC_QUALITIES,
@@ -98,10 +100,11 @@ def _jpeg2000(quality: int) -> Codec:
     )  # fmt: skip
 
 
-def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec", refine_steps: int = 0) -> Codec:
+def _aecodec(quality: float, model_id: str, checkpoint_dir, name: str = "aecodec", refine_steps: int = 0) -> Codec:
     from aecodec import container, refine, zoo
 
-    sha256 = zoo.lookup(model_id, quality, checkpoint_dir).sha256  # cheap: the cache key needs no model
+    entry = zoo.lookup(model_id, quality, checkpoint_dir)  # cheap: the cache key needs no model
+    sha256 = entry.sha256
     loaded = []
 
     def model():
@@ -111,7 +114,7 @@ def _aecodec(quality: int, model_id: str, checkpoint_dir, name: str = "aecodec",
             loaded.append(load_codec(model_id, quality, checkpoint_dir=checkpoint_dir, refine_steps=refine_steps))
         return loaded[0]
 
-    version = f"{model_id} sha256 {sha256} format {container.FORMAT_VERSION}"
+    version = f"{entry.model_id} sha256 {sha256} format {container.FORMAT_VERSION}"  # an alias resolved
     if refine_steps:
         version += f" refine {refine_steps} steps lr {refine.DEFAULT_LR} cosine window {refine.WINDOW}"
     # the same calls `aecodec encode` / `aecodec decode` make, so the bytes are those of a .aec file

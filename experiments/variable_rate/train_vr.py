@@ -32,7 +32,7 @@ from torch import nn
 
 import aecodec
 from aecodec import zoo
-from aecodec.checkpoint import load_final, safe_load
+from aecodec.checkpoint import load_final, safe_load, with_code_constants
 from aecodec.config import QUALITY_LAMBDAS
 from aecodec.images import list_images
 from aecodec.models.base import bottleneck_coded, straight_through_round
@@ -167,6 +167,12 @@ def main() -> None:
     p.add_argument("--compact", nargs=2, type=Path, metavar=("CHECKPOINT", "TARGET"),
                    help="write CHECKPOINT's weights and gains in the compact form to TARGET, and exit")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    p.add_argument("--cpu-minutes", type=float, default=None,
+                   help="stop after this much CPU time in this run, the cosine running over it (recipe "
+                        "comparisons at equal compute) instead of over the time to --deadline")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="weight of distillation: each level's reconstruction is also pulled towards the shipped "
+                        "ladder model's of the same level (its lambda-weighted MSE to it, over ref_l)")
     p.add_argument("--eval-minutes", type=float, default=15.0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -181,8 +187,8 @@ def main() -> None:
     if args.compact:
         save_compact(*args.compact)
         return
-    if not args.data or not args.deadline:
-        p.error("--data and --deadline are required for training")
+    if not args.data or not (args.deadline or args.cpu_minutes):
+        p.error("--data and one of --deadline and --cpu-minutes are required for training")
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -209,7 +215,9 @@ def main() -> None:
     step, elapsed_before, cpu_before, refs, best_ratio, earlier = 0, 0.0, 0.0, None, math.inf, {}
     if args.init_from:
         start = safe_load(args.init_from)
-        vr.base.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in start["model"].items()})
+        # with_code_constants: the float16 copy stores the likelihood floor (1e-9) as 0, and log2(0) is -inf
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in start["model"].items()}
+        vr.base.load_state_dict(with_code_constants(vr.base, state))
         with torch.no_grad():
             vr.log_gain.copy_(start["log_gain"].float())
         # a new round: its own step count and schedule; the lineage keeps what the start had already had
@@ -247,7 +255,7 @@ def main() -> None:
             "best_mean_ratio": min(best_ratio, mean_ratio), "step": step, "elapsed_s": elapsed(), "cpu_s": cpu(),
             "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
             "generator": generator.get_state(), "args": vars(args),
-            "lineage": {"started_from": "hyperprior-q8", "sha256": q8.sha256, "recipe": RECIPE,
+            "lineage": {"started_from": "hyperprior-q8", "sha256": q8.sha256, "recipe": RECIPE + (f"; distillation weight {args.distill}" if args.distill else ""),
                         "data": f"{args.data}, split_files val_fraction 0.05 (held-out files never trained on)",
                         **earlier},
         }  # fmt: skip
@@ -275,10 +283,22 @@ def main() -> None:
         return time.time() - t
 
     eval_seconds = evaluate_and_save() if not args.resume else 120.0
-    # stop early enough for the final evaluation and save to finish before the deadline
-    stop_at = deadline_timestamp(args.deadline) - 1.5 * eval_seconds - 30
-    budget = elapsed_before + (stop_at - t0)  # the cosine runs over this many seconds of the run
-    print(f"training until {dt.datetime.fromtimestamp(stop_at, dt.timezone.utc):%H:%M:%S} UTC", flush=True)
+    if args.cpu_minutes:
+        cpu_start, cpu_budget = cpu(), 60 * args.cpu_minutes
+        stop_at = math.inf
+        progress = lambda: (cpu() - cpu_start) / cpu_budget  # noqa: E731
+        print(f"training for {args.cpu_minutes} CPU-minutes", flush=True)
+    else:
+        # stop early enough for the final evaluation and save to finish before the deadline
+        stop_at = deadline_timestamp(args.deadline) - 1.5 * eval_seconds - 30
+        budget = elapsed_before + (stop_at - t0)  # the cosine runs over this many seconds of the run
+        progress = lambda: elapsed() / budget  # noqa: E731
+        print(f"training until {dt.datetime.fromtimestamp(stop_at, dt.timezone.utc):%H:%M:%S} UTC", flush=True)
+    teachers = []
+    if args.distill:
+        for q in range(1, LEVELS + 1):
+            entry = zoo.lookup("hyperprior", q)
+            teachers.append(load_final(entry.path, entry.sha256).eval().requires_grad_(False))
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))  # end cleanly: final eval + checkpoint
@@ -287,8 +307,8 @@ def main() -> None:
     vr.train()
     next_eval = time.time() + 60 * args.eval_minutes
     sums, window_t, window_n = torch.zeros(5), time.time(), 0
-    while time.time() < stop_at and not stopping and (args.max_steps is None or step < args.max_steps):
-        factor = schedule(step, elapsed() / budget, args.warmup_steps, args.final_lr_ratio)
+    while time.time() < stop_at and progress() < 1 and not stopping and (args.max_steps is None or step < args.max_steps):
+        factor = schedule(step, progress(), args.warmup_steps, args.final_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = group["peak"] * factor
         x = sampler.batch(LEVELS)
@@ -297,7 +317,15 @@ def main() -> None:
         bpp = sum(-torch.log2(lk).flatten(1).sum(1) for lk in out_["likelihoods"].values()) / (h * w)
         mse = (out_["x_hat"] - x).pow(2).flatten(1).mean(1)
         loss = ((lambdas * 255**2 * mse + bpp) / ref_t).mean()  # each level relative to its ladder model
+        if teachers:
+            with torch.no_grad():  # crop i's teacher: the ladder model of its level, as the decoder sees it
+                taught = torch.cat([teachers[int(l)](x[i : i + 1])["x_hat"] for i, l in enumerate(levels)])
+            pull = (out_["x_hat"] - taught).pow(2).flatten(1).mean(1)
+            loss = loss + args.distill * (lambdas * 255**2 * pull / ref_t).mean()
         optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):  # one bad batch must not poison the weights: skip it, say so
+            print(f"step {step}: non-finite loss, batch skipped", flush=True)
+            continue
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(main_params, 1.0)  # network weights only, as train.py
         optimizer.step()

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from aecodec.checkpoint import safe_load
+from aecodec.checkpoint import safe_load, with_code_constants
 from aecodec.config import QUALITY_LAMBDAS, ModelConfig
 from aecodec.models import build_model
 from aecodec.training.export import export_final
@@ -46,7 +46,7 @@ def main() -> None:
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     state["log_gain"] = ckpt["log_gain"].float()
     state["gain_fixed"] = model.gain_fixed  # frozen by export_final from log_gain
-    model.load_state_dict(state)
+    model.load_state_dict(with_code_constants(model, state))  # a float16 copy stores the likelihood floor as 0
 
     model_id = f"{args.alias}{args.round}"
     file = f"{model_id}.pt"
