@@ -23,7 +23,7 @@ import os
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import container, zoo
-from .config import MAX_QUALITY, MIN_QUALITY
+from .config import MAX_QUALITY, MIN_QUALITY, exact_quality
 from .errors import AECodecError
 
 FORMAT = "AEC"
@@ -108,12 +108,13 @@ class AecImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp, filename) -> None:
-    """Pillow's save handler: ``im.save(f, "AEC", quality=1..8, model="hyperprior")``."""
+    """Pillow's save handler: ``im.save(f, "AEC", quality=1..8, model="hyperprior")``; the variable-rate
+    model (``model="hyperprior-vr"``) takes any quality between, e.g. 3.5."""
     quality = im.encoderinfo.get("quality", zoo.DEFAULT_QUALITY)
     model_id = im.encoderinfo.get("model", zoo.DEFAULT_MODEL_ID)
-    if not (isinstance(quality, int) and MIN_QUALITY <= quality <= MAX_QUALITY):
-        raise ValueError(f"quality must be an integer {MIN_QUALITY}..{MAX_QUALITY}, got {quality!r}")
-    fp.write(_loaded_codec(model_id, quality).compress(im))
+    if isinstance(quality, bool) or not isinstance(quality, (int, float)):
+        raise ValueError(f"quality must be a number {MIN_QUALITY}..{MAX_QUALITY}, got {quality!r}")
+    fp.write(_loaded_codec(model_id, exact_quality(quality)).compress(im))
 
 
 def register() -> None:

@@ -234,3 +234,13 @@ def test_a_retired_model_names_the_version_that_decodes_its_streams(vr_zoo, tmp_
     data = container.pack(header, [b"\x00" * 8])
     with pytest.raises(UnknownModelError, match=r"retired; aecodec 0.1.0 decodes its streams \(pip install"):
         aecodec.decompress(data, checkpoint_dir=folder)
+
+
+def test_pillow_saves_and_opens_a_fractional_quality(vr_zoo, tmp_path, monkeypatch):
+    import aecodec.pillow  # noqa: F401  (registers the format)
+
+    monkeypatch.setenv("AECODEC_CHECKPOINTS", str(vr_zoo))
+    Image.fromarray(natural_like(40, 24, seed=1)).save(tmp_path / "x.aec", quality=3.5, model="tiny-vr")
+    with Image.open(tmp_path / "x.aec") as im:
+        assert (im.info["model"], im.info["quality"]) == ("tiny-vr1", 3.5)
+        assert im.convert("RGB").size == (40, 24)

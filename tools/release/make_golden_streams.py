@@ -29,6 +29,11 @@ STREAMS = {
     "factorized-q4-rgb": ("factorized", 4, "RGB", 72, 48, 64),
     "factorized-q2-la": ("factorized", 2, "LA", 48, 33, 64),
     "factorized-q7-rgb-tiled": ("factorized", 7, "RGB", 260, 150, 8),
+    # format version 3 (2026-12-03): a ladder stream, and the variable-rate model between levels and at one
+    "hyperprior-q5-rgb-v3": ("hyperprior", 5, "RGB", 72, 48, 64),
+    "hyperprior-vr2-q2.5-rgb": ("hyperprior-vr2", 2.5, "RGB", 72, 48, 64),
+    "hyperprior-vr2-q7.25-rgba-tiled": ("hyperprior-vr2", 7.25, "RGBA", 300, 190, 8),
+    "hyperprior-vr2-q4-l": ("hyperprior-vr2", 4, "L", 64, 40, 64),
 }
 
 
@@ -53,8 +58,11 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     folder = parser.parse_args().folder
     folder.mkdir(parents=True, exist_ok=True)
-    table = {}
+    table_path = folder / "golden.json"
+    table = json.loads(table_path.read_text()) if table_path.exists() else {}
     for name, (model_id, quality, mode, width, height, tile) in STREAMS.items():
+        if name in table:  # written by an earlier version: the point is that it still decodes, never rewrite it
+            continue
         image_codec = aecodec.load_codec(model_id, quality, tile=tile)
         data = image_codec.compress(source_image(mode, width, height))
         header, y_hat, _ = image_codec.decode_latent(data)
@@ -66,7 +74,7 @@ def main() -> None:
             "latent_shape": list(y_hat.shape), "latent_sha256": latent_sha256(y_hat), "bytes": len(data),
         }  # fmt: skip
         print(name, len(data), "bytes", table[name]["latent_shape"])
-    (folder / "golden.json").write_text(json.dumps(table, indent=1) + "\n")
+    table_path.write_text(json.dumps(table, indent=1) + "\n")
 
 
 if __name__ == "__main__":
