@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
-from aecodec.config import MAX_QUALITY, MIN_QUALITY, PRESETS, TrainConfig  # light: imports no torch
+from aecodec.config import MAX_QUALITY, MIN_QUALITY, PRESETS, TrainConfig, VariableRateConfig  # no torch
 
-#: The training defaults are TrainConfig's (one source for the CLI, scripts and the library).
+#: The training defaults are TrainConfig's (one source for the CLI, scripts and the library); a
+#: --variable-rate round takes VariableRateConfig's for every option not given.
 DEFAULTS = TrainConfig()
+VARIABLE_RATE_DEFAULTS = VariableRateConfig()
 
 
 @click.command()
@@ -46,14 +48,36 @@ DEFAULTS = TrainConfig()
               help="Feed the synthesis transforms the latents rounded as the decoder will (straight-through "
                    "gradient) rather than with training's uniform noise; the rate is estimated with noise "
                    "either way.")  # fmt: skip
-def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_size, lr, warmup_steps, val_every,
-          init_from, resume, device, seed, compile_, freeze_transforms, rounded_synthesis):  # fmt: skip
+@click.option("--variable-rate", is_flag=True,
+              help="Train one network for every quality (the hyperprior-vr model): every batch holds crops of "
+                   "all 8 levels. Needs no --quality; the options not given take the variable-rate recipe's "
+                   f"defaults (steps {VARIABLE_RATE_DEFAULTS.steps}, crop {VARIABLE_RATE_DEFAULTS.crop_size}, "
+                   f"lr {VARIABLE_RATE_DEFAULTS.lr:g}). --init-from takes a variable-rate checkpoint or a hyperprior "
+                   "ladder model of the same size.")  # fmt: skip
+@click.option("--gain-lr", type=click.FloatRange(min=0, min_open=True), default=VARIABLE_RATE_DEFAULTS.gain_lr,
+              show_default=True, help="--variable-rate: learning rate of the per-level gains.")  # fmt: skip
+@click.option("--distill", type=click.FloatRange(min=0), default=VARIABLE_RATE_DEFAULTS.distill, show_default=True,
+              help="--variable-rate: weight of pulling each level towards the shipped ladder model's "
+                   "reconstruction.")  # fmt: skip
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--variable-rate: stop after this many minutes (the schedule fits into them).")
+@click.pass_context
+def train(ctx, data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_size, lr, warmup_steps, val_every,
+          init_from, resume, device, seed, compile_, freeze_transforms, rounded_synthesis, variable_rate, gain_lr,
+          distill, minutes):  # fmt: skip
     """Train on the photos in DATA_DIR (5% held out for validation) and export OUT/final.pt.
 
-    Give either --quality or --lambda. Interrupt at any time: running the same command again resumes.
-    Several processes or machines: run the same command under torchrun (DistributedDataParallel; each
-    process draws --batch-size crops), e.g. `torchrun --nproc_per_node 2 $(which aecodec) train ...`.
+    Give either --quality or --lambda, or --variable-rate. Interrupt at any time: running the same command
+    again resumes. Several processes or machines: run the same command under torchrun
+    (DistributedDataParallel; each process draws --batch-size crops), e.g.
+    `torchrun --nproc_per_node 2 $(which aecodec) train ...` (not with --variable-rate).
     """
+    if variable_rate:
+        given = {name: value for name, value in ctx.params.items()
+                 if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}  # fmt: skip
+        _train_variable_rate(data_dir, out_dir, given, preset if "preset" in given else "variable-rate-wide",
+                             init_from, resume, device)  # fmt: skip
+        return
     from aecodec.checkpoint import safe_load
     from aecodec.config import ModelConfig, lambda_for_quality
     from aecodec.errors import AECodecError
@@ -87,3 +111,46 @@ def train(data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_siz
     except (AECodecError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"trained {state['step']} steps; exported {out_dir / 'final.pt'} (sha256 {info['sha256']})")
+
+
+#: CLI option -> VariableRateConfig field, for the options a variable-rate round takes.
+VARIABLE_RATE_OPTIONS = {
+    "steps": "steps", "batch_size": "batch_size", "crop_size": "crop_size", "lr": "lr",
+    "warmup_steps": "warmup_steps", "val_every": "val_every", "seed": "seed", "gain_lr": "gain_lr",
+    "distill": "distill", "minutes": "max_minutes",
+}  # fmt: skip
+
+
+def _train_variable_rate(data_dir, out_dir, given, preset, init_from, resume, device):
+    """``aecodec train --variable-rate``: a round of the variable-rate model, exported as OUT/final.pt."""
+    from aecodec.checkpoint import safe_load
+    from aecodec.config import ModelConfig
+    from aecodec.errors import AECodecError
+    from aecodec.models import build_model
+    from aecodec.training.export import export_final
+    from aecodec.training.variable_rate import fit_variable_rate
+
+    if given.keys() & {"quality", "lmbda", "freeze_transforms", "rounded_synthesis", "compile_"}:
+        raise click.UsageError("--variable-rate trains every quality: --quality, --lambda, --freeze-transforms, "
+                               "--rounded-synthesis and --compile do not apply")  # fmt: skip
+    try:
+        fields = {VARIABLE_RATE_OPTIONS[k]: v for k, v in given.items() if k in VARIABLE_RATE_OPTIONS}
+        config = VariableRateConfig(**fields)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        last = fit_variable_rate(data_dir, out_dir, config, model_config=PRESETS[preset], init_from=init_from,
+                                 resume=resume, device=device)  # fmt: skip
+        state = safe_load(last)
+        model = build_model(ModelConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model"])
+        meta = {"steps": state["step"], "cpu_seconds": round(state["cpu_s"]), "data": str(data_dir),
+                "train_config": state["train_config"], "heldout_vs_reference_pct": state["ratio_pct"],
+                "reference": state["refs_source"], "lineage": state["lineage"]}  # fmt: skip
+        info = export_final(model, out_dir / "final.pt", meta)
+    except (AECodecError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"trained to step {state['step']} ({state['cpu_s'] / 3600:.2f} CPU-hours this run); held-out mean "
+               f"{state['mean_ratio_pct']:+.2f}% against {state['refs_source']}; exported {out_dir / 'final.pt'} "
+               f"(sha256 {info['sha256']})")  # fmt: skip
+

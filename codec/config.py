@@ -113,6 +113,9 @@ PRESETS: dict[str, ModelConfig] = {
     # the same with means (two 1x1 convolutions more, 33k weights): a scale-only model starts it unchanged
     "hyperprior-mean-tiny": ModelConfig(family="hyperprior", N=8, M=8, means=True),
     "hyperprior-mean-wide": ModelConfig(family="hyperprior", N=64, M=256, means=True),
+    # the variable-rate hyperprior (one network for every quality): the shipped size, and one for tests
+    "variable-rate-tiny": ModelConfig(family="variable-rate", N=8, M=8),
+    "variable-rate-wide": ModelConfig(family="variable-rate", N=64, M=256),
 }
 
 
@@ -177,3 +180,27 @@ class TrainConfig:
             raise ValueError("crop_size and val_crop must be multiples of 16")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be positive")
+
+
+@dataclass(frozen=True)
+class VariableRateConfig(TrainConfig):
+    """Hyperparameters of a variable-rate training round (``aecodec train --variable-rate``): every batch holds
+    crops of every quality level (crop i at level i mod 8), each crop's loss at its level's lambda divided by
+    that level's reference held-out loss, so every level weighs about the same. The defaults are the recipe of
+    the shipped rounds (docs/training.md); ``lmbda`` is unused.
+
+    Args (beyond TrainConfig's):
+        gain_lr: learning rate of the per-level, per-channel gains (they move much further than the weights).
+        distill: weight of pulling each level's reconstruction towards the shipped ladder model's of that level.
+        max_minutes: stop after this many minutes of wall time (the cosine runs over whichever of ``steps``
+            and the time ends first): a round that must fit a fixed slot, such as a lent GPU's.
+    """
+
+    steps: int = 20_000
+    crop_size: int = 256
+    lr: float = 1e-4
+    final_lr_ratio: float = 0.1
+    gain_lr: float = 3e-3
+    distill: float = 0.0
+    max_minutes: float | None = None
+

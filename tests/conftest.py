@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -86,3 +87,19 @@ def run(use_tiny_zoo):
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    """A training folder of six small synthetic photos (72 x 64)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(6):
+        Image.fromarray(natural_like(72, 64, seed=i), "RGB").save(folder / f"p{i}.png")
+    return folder
+
+
+def read_log(path) -> list[dict]:
+    """The rows of a training run's log.csv."""
+    with open(path) as f:
+        return list(csv.DictReader(f))
+

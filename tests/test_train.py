@@ -20,22 +20,11 @@ from aecodec.config import TrainConfig, preset
 from aecodec.models import build_model
 from aecodec.training.train import fit
 
-from conftest import natural_like
+from conftest import natural_like, read_log
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    for i in range(6):
-        Image.fromarray(natural_like(72, 64, seed=i), "RGB").save(folder / f"p{i}.png")
-    return folder
-
-
-def read_log(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize("name, crop", [("tiny", 32), ("hyperprior-tiny", 64)])

@@ -54,13 +54,17 @@ class VariableRateHyperprior(ScaleHyperprior):
         #: The gains the coder uses, in GAIN_BITS fixed point; :meth:`update` freezes them from log_gain.
         self.register_buffer("gain_fixed", torch.zeros(len(QUALITY_LAMBDAS), config.M, dtype=torch.int64))
 
-    def forward(self, x: torch.Tensor, levels: torch.Tensor | None = None) -> dict:
+    def forward(self, x: torch.Tensor, levels: torch.Tensor | None = None, bf16_transforms: bool = False) -> dict:
         """``levels``: (B,) 0-based quality level of each image (default: the top level for all). Training
-        mode: noisy rate, synthesis from the rounded latent (straight-through); eval mode: what the coder does."""
+        mode: noisy rate, synthesis from the rounded latent (straight-through); eval mode: what the coder does.
+        ``bf16_transforms``: g_a and g_s under bfloat16 autocast (GPU training); the entropy models always
+        in float32, where the rate estimate needs the precision."""
         if levels is None:
             levels = torch.full((len(x),), len(QUALITY_LAMBDAS) - 1, dtype=torch.long, device=x.device)
         gain = self.log_gain[levels].exp()[:, :, None, None]
-        y = self.g_a(x)
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=bf16_transforms):
+            y = self.g_a(x)
+        y = y.float()
         z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         if self.training:  # h_s gets z as the decoder will; the rate above stays that of the noisy z
@@ -69,7 +73,9 @@ class VariableRateHyperprior(ScaleHyperprior):
         y_coded, y_likelihoods = self.gaussian_conditional(scaled, self.h_s(z_hat) * gain)
         if self.training:
             y_coded = straight_through_round(scaled)
-        return {"x_hat": self.g_s(y_coded / gain), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=bf16_transforms):
+            x_hat = self.g_s(y_coded / gain)
+        return {"x_hat": x_hat.float(), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def update(self, scale_table=None, force: bool = False, update_quantiles: bool = False) -> bool:
         """Freeze the entropy tables (as every model) and the fixed-point gains from the current weights."""

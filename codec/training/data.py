@@ -45,12 +45,16 @@ class CropSampler:
         files: image files; every one must be at least ``crop_size`` on each side (smaller ones are skipped).
         crop_size: side of the square crops.
         generator: the source of randomness, so a seeded run repeats exactly.
+        device: where the images are kept and the crops cut (a GPU: no copy per batch).
     """
 
-    def __init__(self, files: list[Path], crop_size: int, generator: torch.Generator) -> None:
+    def __init__(
+        self, files: list[Path], crop_size: int, generator: torch.Generator, device: str | torch.device = "cpu"
+    ) -> None:
         self.crop_size = crop_size
         self.generator = generator
-        self.images = [img for img in (load_rgb(p) for p in files) if min(img.shape[1:]) >= crop_size]
+        images = (load_rgb(p) for p in files)
+        self.images = [img.to(device) for img in images if min(img.shape[1:]) >= crop_size]
         if not self.images:
             raise ValueError(f"no training image is at least {crop_size}x{crop_size}")
 

@@ -85,10 +85,12 @@ def drop_rows_after(log_path: Path, step: int) -> None:
     """Keep only the rows of ``log_path`` up to ``step``: a run stopped between two checkpoints logged steps that
     its resumption trains again, and keeping them would list those steps twice."""
     with open(log_path, newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row["step"] and int(row["step"]) <= step]
+        reader = csv.DictReader(f)
+        rows = [row for row in reader if row["step"] and int(row["step"]) <= step]
+        fields = reader.fieldnames or LOG_FIELDS
     tmp = log_path.with_name(log_path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(log_path)

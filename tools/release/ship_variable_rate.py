@@ -7,9 +7,9 @@ it, and weights trained on decode differently. The alias (``hyperprior-vr``) is 
     python tools/release/ship_variable_rate.py runs/vr2/vr-best.pt --round 2 \
         --kodak benchmarks/results/variable_rate/kodak-round2.json
 
-The checkpoint is one ``experiments/variable_rate/train_vr.py`` wrote (full or compact): the scale
-hyperprior's weights under "model", the per-level gains under "log_gain", and its record (steps, CPU
-seconds, held-out losses, lineage).
+The checkpoint is a training checkpoint of ``aecodec train --variable-rate`` (last.pt / best.pt) or of the
+prototype ``experiments/variable_rate/train_vr.py`` (full or compact), with its record (steps, CPU seconds,
+held-out losses against the ladder, lineage).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import json
 import os
 from pathlib import Path
 
-from aecodec.checkpoint import safe_load, with_code_constants
+from aecodec.checkpoint import safe_load
 from aecodec.config import QUALITY_LAMBDAS, ModelConfig
 from aecodec.models import build_model
 from aecodec.training.export import export_final
+from aecodec.training.variable_rate import load_start
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DESCRIPTION = (
@@ -41,12 +42,10 @@ def main() -> None:
     args = p.parse_args()
 
     ckpt = safe_load(args.checkpoint)
-    config = ModelConfig(family="variable-rate", N=ckpt["config"]["N"], M=ckpt["config"]["M"])
+    source = ckpt.get("model_config") or ckpt["config"]  # aecodec train --variable-rate's, or the prototype's
+    config = ModelConfig(family="variable-rate", N=source["N"], M=source["M"])
     model = build_model(config)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    state["log_gain"] = ckpt["log_gain"].float()
-    state["gain_fixed"] = model.gain_fixed  # frozen by export_final from log_gain
-    model.load_state_dict(with_code_constants(model, state))  # a float16 copy stores the likelihood floor as 0
+    load_start(model, args.checkpoint)  # the gains are frozen by export_final
 
     model_id = f"{args.alias}{args.round}"
     file = f"{model_id}.pt"
@@ -56,6 +55,9 @@ def main() -> None:
         "lambdas": list(QUALITY_LAMBDAS),
         "steps": ckpt["step"],
         "cpu_seconds": round(ckpt["cpu_s"]),
+        # with the rounds it started from (the prototype records them in its lineage)
+        "total_steps": ckpt["step"] + ckpt["lineage"].get("earlier_steps", 0),
+        "total_cpu_seconds": round(ckpt["cpu_s"] + ckpt["lineage"].get("earlier_cpu_s", 0)),
         "heldout_vs_ladder_pct": [round(r, 2) for r in ckpt["ratio_pct"]],
         "lineage": ckpt["lineage"],
     }
