@@ -27,6 +27,7 @@ from PIL import Image
 
 import aecodec
 from aecodec import zoo
+from aecodec.benchmarks.report import bd_rate_percent, curve
 from aecodec.images import list_images
 
 CODEC = "aecodec-hyperprior-vr"
@@ -92,17 +93,24 @@ def main() -> None:
     args = p.parse_args()
 
     bench = json.loads(args.summary.read_text())
+    integer_points = [p for p in bench["codecs"][CODEC] if float(p["quality"]).is_integer()]
     codec = aecodec.load_codec(zoo.VARIABLE_RATE_MODEL_ID, 4)
     result = {
         "model_id": codec.model_id,
         "sha256": zoo.lookup(codec.model_id, 4).sha256,
         "images": bench["meta"]["images"],
         "fractional": fractional_check(bench["codecs"][CODEC]),
+        # the BD-rate: the integer qualities 1..8 only, against the same run's JPEG and ladder rows
+        "bd_rate_integer_qualities_pct": {
+            anchor: bd_rate_percent(curve(bench["codecs"][anchor]), curve(integer_points))
+            for anchor in bench["codecs"] if anchor != CODEC
+        },
         "targets": target_check(codec, list_images(args.images), args.bpp, args.size),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({"fractional": {k: v for k, v in result["fractional"].items() if k != "per_point"},
+    print(json.dumps({"bd_rate": result["bd_rate_integer_qualities_pct"],
+                      "fractional": {k: v for k, v in result["fractional"].items() if k != "per_point"},
                       "targets": result["targets"]["summary"]}, indent=1))  # fmt: skip
 
 
