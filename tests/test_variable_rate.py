@@ -244,3 +244,12 @@ def test_pillow_saves_and_opens_a_fractional_quality(vr_zoo, tmp_path, monkeypat
     with Image.open(tmp_path / "x.aec") as im:
         assert (im.info["model"], im.info["quality"]) == ("tiny-vr1", 3.5)
         assert im.convert("RGB").size == (40, 24)
+
+
+def test_quick_fuzz_of_variable_rate_streams_has_no_unexpected_outcome(vr_zoo):
+    import fuzz
+
+    codec = aecodec.load_codec("tiny-vr", 3.25, checkpoint_dir=vr_zoo)
+    report = fuzz.run_fuzz(fuzz.base_stream(codec, "RGB", 20, 12), codec, 200, seed=1)
+    assert report.ok, "\n".join(report.lines())
+    assert report.outcomes["CorruptStreamError"] > 0 and report.outcomes[fuzz.DECODED] > 0
