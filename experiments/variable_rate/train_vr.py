@@ -56,14 +56,15 @@ RECIPE = (
 class VariableRateHyperprior(nn.Module):
     """A ScaleHyperprior plus per-level, per-channel gains on the coded latent."""
 
-    def __init__(self, base: nn.Module) -> None:
+    def __init__(self, base: nn.Module, start_level: int = LEVELS - 1, scalar: bool = False) -> None:
         super().__init__()
         if base.config.means:
             raise ValueError("prototype covers the scale-only hyperprior")
         self.base = base
         lam = torch.tensor(QUALITY_LAMBDAS, dtype=torch.float64)
-        init = 0.5 * torch.log(lam / lam[-1])  # exactly 0 at level 8
-        self.log_gain = nn.Parameter(init.float()[:, None].repeat(1, base.config.M))
+        init = 0.5 * torch.log(lam / lam[start_level])  # exactly 0 at the level of the starting model
+        # scalar: one gain per level for every channel (broadcast in forward), for the recipe comparison
+        self.log_gain = nn.Parameter(init.float()[:, None].repeat(1, 1 if scalar else base.config.M))
 
     def forward(self, x: torch.Tensor, levels: torch.Tensor) -> dict:
         """``levels``: (B,) 0-based level index per crop. Train mode: noisy rate, rounded synthesis. Eval mode:
@@ -170,6 +171,9 @@ def main() -> None:
     p.add_argument("--cpu-minutes", type=float, default=None,
                    help="stop after this much CPU time in this run, the cosine running over it (recipe "
                         "comparisons at equal compute) instead of over the time to --deadline")
+    p.add_argument("--start-quality", type=int, default=LEVELS,
+                   help="the shipped hyperprior quality whose weights start a fresh run (the gains start at 1 there)")
+    p.add_argument("--scalar-gains", action="store_true", help="one gain per level instead of one per channel")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of distillation: each level's reconstruction is also pulled towards the shipped "
                         "ladder model's of the same level (its lambda-weighted MSE to it, over ref_l)")
@@ -197,8 +201,8 @@ def main() -> None:
     latest, best = out / "vr-latest.pt", out / "vr-best.pt"
     print(f"aecodec from {aecodec.__file__}", flush=True)
 
-    q8 = zoo.lookup("hyperprior", LEVELS)
-    vr = VariableRateHyperprior(load_final(q8.path, q8.sha256))
+    q8 = zoo.lookup("hyperprior", args.start_quality)  # the starting model (q8 unless --start-quality)
+    vr = VariableRateHyperprior(load_final(q8.path, q8.sha256), args.start_quality - 1, args.scalar_gains)
     main_params, aux_params = split_parameters(vr.base)
     optimizer = torch.optim.Adam([
         {"params": main_params, "lr": args.lr, "peak": args.lr},
@@ -255,7 +259,9 @@ def main() -> None:
             "best_mean_ratio": min(best_ratio, mean_ratio), "step": step, "elapsed_s": elapsed(), "cpu_s": cpu(),
             "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
             "generator": generator.get_state(), "args": vars(args),
-            "lineage": {"started_from": "hyperprior-q8", "sha256": q8.sha256, "recipe": RECIPE + (f"; distillation weight {args.distill}" if args.distill else ""),
+            "lineage": {"started_from": f"hyperprior-q{args.start_quality}", "sha256": q8.sha256,
+                        "recipe": RECIPE + (f"; distillation weight {args.distill}" if args.distill else "")
+                        + ("; one scalar gain per level" if args.scalar_gains else ""),
                         "data": f"{args.data}, split_files val_fraction 0.05 (held-out files never trained on)",
                         **earlier},
         }  # fmt: skip
