@@ -253,3 +253,12 @@ def test_quick_fuzz_of_variable_rate_streams_has_no_unexpected_outcome(vr_zoo):
     report = fuzz.run_fuzz(fuzz.base_stream(codec, "RGB", 20, 12), codec, 200, seed=1)
     assert report.ok, "\n".join(report.lines())
     assert report.outcomes["CorruptStreamError"] > 0 and report.outcomes[fuzz.DECODED] > 0
+
+
+def test_refinement_codes_a_fractional_quality(vr_zoo):
+    image = natural_like(48, 32, seed=6)
+    plain = aecodec.load_codec("tiny-vr", 2.5, checkpoint_dir=vr_zoo)
+    refined = aecodec.load_codec("tiny-vr", 2.5, checkpoint_dir=vr_zoo, refine_steps=3)
+    data = refined.compress(image)
+    assert aecodec.read_header(data).quality == 2.5
+    assert np.asarray(plain.decompress(data)).shape == image.shape  # an ordinary stream of that quality
