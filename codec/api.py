@@ -19,7 +19,7 @@ from . import container, images, refine, tiling, zoo
 from .checkpoint import load_final
 from .config import DEFAULT_MAX_PIXELS, MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality, lambda_for_quality
 from .container import Header
-from .errors import CorruptStreamError, ImageInputError
+from .errors import CorruptStreamError, ImageInputError, UnknownModelError
 from .models.variable_rate import AtQuality
 
 #: Side of the coding tiles in latent positions (1024 pixels for the factorized model): images up to that
@@ -385,6 +385,10 @@ def load_codec(
         UnknownModelError: no such model id or quality.
         CheckpointError: the checkpoint is missing, damaged or tampered with.
     """
+    try:
+        quality = exact_quality(quality)  # 6.0 -> 6: a whole level is an int wherever it is shown
+    except ValueError as exc:
+        raise UnknownModelError(str(exc)) from None
     entry = zoo.lookup(model_id, quality, checkpoint_dir)
     model = load_final(entry.path, expected_sha256=entry.sha256)
     if entry.variable_rate:
