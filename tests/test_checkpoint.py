@@ -101,12 +101,7 @@ def test_damaged_compressed_checkpoint_is_refused(tiny_zoo, tmp_path, damage):
 
 
 def test_shipping_keeps_what_another_ship_run_wrote_meanwhile(tmp_path):
-    import importlib.util
-
-    script = Path(__file__).resolve().parent.parent / "tools" / "release" / "ship_checkpoints.py"
-    spec = importlib.util.spec_from_file_location("ship_checkpoints", script)
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = load_release_script("ship_checkpoints")
     manifest = tmp_path / "MANIFEST.json"
     before = {"format": 1, "models": {"factorized": {"description": "f", "qualities": {"8": {"sha256": "old"}}},
                                       "hyperprior": {"description": "h", "qualities": {"1": {"sha256": "h1"}}}}}
@@ -119,3 +114,34 @@ def test_shipping_keeps_what_another_ship_run_wrote_meanwhile(tmp_path):
     assert list(models["hyperprior"]["qualities"]) == ["1", "8"]
     assert models["hyperprior"]["qualities"]["8"] == {"sha256": "new-h8"}
     assert not (tmp_path / "MANIFEST.json.tmp").exists()
+
+
+def load_release_script(name: str):
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "tools" / "release" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_variable_rate_round_counts_the_compute_of_the_rounds_before_it():
+    ship = load_release_script("ship_variable_rate")
+    prototype = {"earlier_steps": 100, "earlier_cpu_s": 50.0}
+    assert ship.earlier_compute(prototype) == (100, 50.0)
+    # the library trainer's record of a training checkpoint it started from, which started from a prototype's
+    round3 = {"earlier": {"step": 20, "cpu_s": 10.0, "lineage": {"earlier": {"step": 7, "cpu_s": 3.0}}}}
+    assert ship.earlier_compute(round3) == (27, 13.0)
+    # ... or of a shipped model, whose metadata holds its totals already
+    assert ship.earlier_compute({"earlier": {"step": 20, "total_steps": 120, "total_cpu_seconds": 60}}) == (120, 60)
+    assert ship.earlier_compute({"init_from": None}) == (0, 0.0)
+
+
+def test_a_variable_rate_round_records_its_integer_points_of_a_bench_run():
+    ship = load_release_script("ship_variable_rate")
+    jpeg = [{"quality": q, "bpp": b, "psnr_db": p} for q, b, p in ((10, 0.4, 27.0), (50, 1.0, 31.0), (90, 2.5, 36.0))]
+    vr = [{"quality": q, "bpp": b, "psnr_db": p} for q, b, p in ((1, 0.3, 27.0), (1.5, 0.5, 29.0), (2, 0.8, 31.0))]
+    record = ship.kodak_record({"meta": {"images": 24}, "codecs": {"jpeg": jpeg, ship.BENCH_CODEC: vr}})
+    assert [p["quality"] for p in record["points"]] == [1, 2]
+    assert record["images"] == 24 and record["bd_rate_pct"]["jpeg"] < -15

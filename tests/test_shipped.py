@@ -33,6 +33,13 @@ def test_all_eight_qualities_of_both_families_are_shipped():
     assert sorted((e.model_id, e.quality) for e in LADDERS) == [(f, q) for f in FAMILIES for q in range(1, 9)]
 
 
+def test_the_variable_rate_model_is_shipped_under_its_alias():
+    # --bpp/--size and fractional qualities need it; the alias names the latest shipped round
+    assert zoo.aliases().get(zoo.VARIABLE_RATE_MODEL_ID) in {e.model_id for e in VARIABLE_RATE}
+    for entry in VARIABLE_RATE:
+        for key in ("sha256", "config", "lambdas", "total_cpu_seconds", "heldout_vs_ladder_pct", "lineage"):
+            assert key in entry.info, (entry.model_id, key)
+
 
 def test_shipped_files_fit_the_budget():
     total = sum(e.path.stat().st_size for e in ENTRIES)
