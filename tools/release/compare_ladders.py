@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aecodec.benchmarks.report import bd_rate_percent, bd_rate_window_percent, curve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_NEW = ROOT / "benchmarks" / "results" / "kodak" / "summary.json"
 
 

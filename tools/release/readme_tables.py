@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 FAMILIES = ("hyperprior", "factorized")
 
 

@@ -19,7 +19,7 @@ from aecodec.benchmarks import datasets
 from aecodec.benchmarks.harness import default_cache_dir
 from aecodec.benchmarks.reuse import measured_manifest_text, seed_cache
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from aecodec.training.export import export_final
 from aecodec.config import ModelConfig, lambda_for_quality
 from aecodec.models import build_model
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 DESCRIPTIONS = {
     "factorized": "Balle et al. 2018 factorized-prior autoencoder (GDN, EntropyBottleneck)",
     "hyperprior": "Balle et al. 2018 scale hyperprior (GDN, EntropyBottleneck on z, GaussianConditional on y; "

@@ -130,7 +130,7 @@ from aecodec.config import TrainConfig, lambda_for_quality, preset
 from aecodec.training.train import fit
 
 BASE_LAMBDA = 0.025  # quality 6's
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def base_config(steps: int, lmbda: float = BASE_LAMBDA, lr: float = 5e-4, compile: bool = False) -> TrainConfig:
