@@ -30,7 +30,8 @@ DEFAULT_QUALITIES: dict[str, tuple[int, ...]] = {
     "avif": tuple(range(5, 100, 10)),
     "jxl": tuple(range(5, 100, 10)),
     "jpeg2000": tuple(range(22, 48, 2)),
-    # one aecodec model family by name, so that families can be compared in one run
+    # one aecodec model family by name, so that families can be compared in one run (the factorized family
+    # was retired in 0.2.0: it needs a checkpoint folder that has it, and the shipped one says where it went)
     "aecodec-factorized": AECODEC_QUALITIES,
     "aecodec-hyperprior": AECODEC_QUALITIES,
     # the variable-rate model (its alias): the levels by default, any quality between with --qualities

@@ -9,9 +9,10 @@ import click
 from aecodec.zoo import DEFAULT_MODEL_ID  # light: the zoo module imports no torch
 
 CODECS_HELP = (
-    "Comma-separated: aecodec (the --model family), jpeg, webp, avif, jxl, jpeg2000; aecodec-factorized and "
-    "aecodec-hyperprior name a family, to compare families in one run; aecodec-factorized-refined and "
-    "aecodec-hyperprior-refined encode with refinement (see `aecodec encode --refine`; slow)."
+    "Comma-separated: aecodec (the --model family), jpeg, webp, avif, jxl, jpeg2000; aecodec-hyperprior and "
+    "aecodec-hyperprior-vr name a model, to compare models in one run; aecodec-hyperprior-refined encodes with "
+    "refinement (see `aecodec encode --refine`; slow). aecodec-factorized[-refined] needs the factorized models, "
+    "retired in 0.2.0 (aecodec 0.1.0 has them)."
 )
 
 

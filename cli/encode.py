@@ -28,7 +28,7 @@ from . import common
 @click.option("--size", "target_size", type=common.ByteSize(),
               help="Aim each file at this size, e.g. 40KB (1000 bytes), 40KiB (1024), 1.5MB: as --bpp.")
 @click.option("--model", "model_id", default=None,
-              help=f"Model, e.g. hyperprior, factorized or {VARIABLE_RATE_MODEL_ID} (see `aecodec models`)  "
+              help=f"Model, e.g. hyperprior or {VARIABLE_RATE_MODEL_ID} (see `aecodec models`)  "
                    f"[default: {DEFAULT_MODEL_ID}; with --bpp or --size: {VARIABLE_RATE_MODEL_ID}].")  # fmt: skip
 @click.option("--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Optimise the latent of each image for N steps before coding it (the benchmarks use 40): "

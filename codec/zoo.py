@@ -5,7 +5,9 @@ at import). Each entry records the file, its sha256 (checked at every load), the
 how the model was trained. A ladder model has one file per quality level (``"qualities"``); a variable-rate
 model one file for every quality in 1..8 (``"variable_rate"``). ``"aliases"`` names a model by a stable name
 (``hyperprior-vr``) whose weights may change from one release to the next: streams record the concrete id.
-``"retired"`` maps the ids of models no longer shipped to the last aecodec version that decodes them.
+``"retired"`` maps the ids of models no longer shipped to the last aecodec version that decodes them: the version
+itself, or a record whose ``"last_version"`` it is (the shipped MANIFEST keeps the retired models' records there,
+their weights' sha256 and Kodak figures among them, with ``"retired_in"`` and ``"reason"``).
 The folder is the installed ``aecodec.checkpoints`` package (the repository's ``checkpoints/``), or the
 folder named by the ``AECODEC_CHECKPOINTS`` environment variable.
 """
@@ -85,16 +87,39 @@ def aliases(folder: str | Path | None = None) -> dict[str, str]:
     return dict(read_manifest(folder).get("aliases", {}))
 
 
+def retired(folder: str | Path | None = None) -> dict[str, tuple[str, str | None]]:
+    """Ids of models no longer shipped -> (the last aecodec version that decodes their streams, the version
+    that retired them, or None where the MANIFEST does not say)."""
+    table = read_manifest(folder).get("retired", {})
+    if not isinstance(table, dict):
+        raise CheckpointError("the MANIFEST's 'retired' table is not a table")
+    found = {}
+    for model_id, record in table.items():
+        if isinstance(record, str):
+            found[model_id] = (record, None)
+        elif isinstance(record, dict) and isinstance(record.get("last_version"), str):
+            found[model_id] = (record["last_version"], record.get("retired_in"))
+        else:
+            raise CheckpointError(f"the MANIFEST's 'retired' entry of {model_id!r} names no last_version")
+    return found
+
+
+def retired_message(model_id: str, last_version: str, retired_in: str | None = None) -> str:
+    """The one line a retired model's streams get: which aecodec version still decodes them, and how to get it."""
+    when = f" in aecodec {retired_in}" if retired_in else ""
+    return (
+        f"model {model_id!r} was retired{when}; aecodec {last_version} is the last version that decodes its "
+        f'streams (and encodes with it): pip install "aecodec=={last_version}"'
+    )
+
+
 def lookup(model_id: str, quality: float, folder: str | Path | None = None) -> ZooEntry:
     """The entry for ``model_id`` (or an alias of it) at ``quality``; unknown ones raise an error listing the
     valid choices. The entry of a variable-rate model serves every quality MIN_QUALITY..MAX_QUALITY."""
     model_id = aliases(folder).get(model_id, model_id)
-    retired = read_manifest(folder).get("retired", {})
-    if model_id in retired:  # docs/format.md: a retired model's streams name the version that reads them
-        version = retired[model_id]
-        raise UnknownModelError(
-            f"model {model_id!r} was retired; aecodec {version} decodes its streams (pip install 'aecodec=={version}')"
-        )
+    gone = retired(folder).get(model_id)
+    if gone is not None:  # docs/format.md: a retired model's streams name the version that reads them
+        raise UnknownModelError(retired_message(model_id, *gone))
     available = entries(folder)
     for entry in available:
         if entry.model_id == model_id and (entry.variable_rate or entry.quality == quality):

@@ -1,4 +1,5 @@
-"""The shipped checkpoints themselves: present, sha256-verified, and coding real photos sensibly."""
+"""The shipped checkpoints themselves: present, sha256-verified, within the budget, and coding real photos
+sensibly; the retired ones gone, with the version that decodes their streams named."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PIL import Image
 
 import aecodec
 from aecodec import zoo
+from aecodec.errors import UnknownModelError
 from aecodec.metrics import psnr_db
 
 from conftest import KODAK, TRAIN
@@ -26,11 +28,25 @@ def sample_photo() -> np.ndarray:
     return skimage_data.astronaut()[:256, :384]
 
 
-FAMILIES = ("factorized", "hyperprior")
+FAMILIES = ("hyperprior",)
+#: The checkpoints folder's budget (docs/format.md, "Which models stay decodable"): 50 MB, decimal.
+BUDGET_BYTES = 50_000_000
 
 
-def test_all_eight_qualities_of_both_families_are_shipped():
+def test_all_eight_qualities_of_the_ladder_are_shipped():
     assert sorted((e.model_id, e.quality) for e in LADDERS) == [(f, q) for f in FAMILIES for q in range(1, 9)]
+
+
+def test_the_factorized_ladder_is_retired_with_the_version_that_decodes_it():
+    # retired in 0.2.0 for the budget: its record stays in the MANIFEST, its weights left the package
+    assert zoo.retired()["factorized"] == ("0.1.0", "0.2.0")
+    record = zoo.read_manifest()["retired"]["factorized"]
+    assert sorted(record["qualities"], key=int) == [str(q) for q in range(1, 9)] and record["reason"]
+    assert "factorized" not in zoo.read_manifest()["models"]
+    assert not list(zoo.checkpoint_dir().glob("factorized-*.pt"))
+    for quality in (1, 8):
+        with pytest.raises(UnknownModelError, match=r'retired in aecodec 0\.2\.0; .*pip install "aecodec==0\.1\.0"'):
+            aecodec.load_codec("factorized", quality)
 
 
 def test_the_variable_rate_model_is_shipped_under_its_alias():
@@ -42,8 +58,11 @@ def test_the_variable_rate_model_is_shipped_under_its_alias():
 
 
 def test_shipped_files_fit_the_budget():
-    total = sum(e.path.stat().st_size for e in ENTRIES)
-    assert total <= 50 * 1024 * 1024
+    assert sum(e.path.stat().st_size for e in ENTRIES) <= BUDGET_BYTES
+    # and the whole folder, MANIFEST and anything not listed in it included
+    files = [p for p in zoo.checkpoint_dir().rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    folder = sum(p.stat().st_size for p in files)
+    assert folder <= BUDGET_BYTES, f"checkpoints/ holds {folder:,} bytes, over the {BUDGET_BYTES:,}-byte budget"
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -224,16 +224,24 @@ def test_byte_sizes_parse_with_their_units():
         40000, 40000, 40000, 40000, 1.5e6, 40960, 2 * 1024**2]
 
 
-def test_a_retired_model_names_the_version_that_decodes_its_streams(vr_zoo, tmp_path):
+@pytest.mark.parametrize("record", ["0.1.0", {"last_version": "0.1.0", "retired_in": "0.2.0", "qualities": {}}])
+def test_a_retired_model_names_the_version_that_decodes_its_streams(vr_zoo, tmp_path, record):
+    # the "retired" table maps an id to that version, or to a record of the model that names it
     folder = tmp_path / "zoo"
     folder.mkdir()
     manifest = json.loads((vr_zoo / "MANIFEST.json").read_text())
-    manifest["retired"] = {"factorized": "0.1.0"}
+    manifest["retired"] = {"factorized": record}
     (folder / "MANIFEST.json").write_text(json.dumps(manifest))
     header = container.Header("factorized", 3, 16, 16, "RGB", (1, 1), 64)
     data = container.pack(header, [b"\x00" * 8])
-    with pytest.raises(UnknownModelError, match=r"retired; aecodec 0.1.0 decodes its streams \(pip install"):
+    when = " in aecodec 0.2.0" if isinstance(record, dict) else ""
+    expected = (
+        f"model 'factorized' was retired{when}; aecodec 0.1.0 is the last version that decodes its streams "
+        '(and encodes with it): pip install "aecodec==0.1.0"'
+    )
+    with pytest.raises(UnknownModelError) as raised:
         aecodec.decompress(data, checkpoint_dir=folder)
+    assert str(raised.value) == expected
 
 
 def test_pillow_saves_and_opens_a_fractional_quality(vr_zoo, tmp_path, monkeypatch):

@@ -4,7 +4,8 @@
     python tools/release/readme_tables.py --results benchmarks/results/skimage
 
 The ladder table comes from checkpoints/MANIFEST.json (lambda, Kodak bpp/PSNR measured when shipping, steps and
-training time including what a model inherited); the RD table from the benchmark's summary.json (the same
+training time including what a model inherited; a retired family's from its record in the "retired" table, as
+docs/models.md keeps the factorized ladder's history); the RD table from the benchmark's summary.json (the same
 models, measured by `aecodec bench`, plain and with --refine). The BD-rate table is bd_rate.md, as written.
 """
 
@@ -24,11 +25,12 @@ def ladder_table(manifest: dict) -> str:
         "| factorized Kodak bpp | PSNR dB | M | steps | CPU min |",
         "|---" * 12 + "|",
     ]
-    qualities = manifest["models"][FAMILIES[0]]["qualities"]
+    records = {**manifest.get("retired", {}), **manifest["models"]}  # a retired model's record keeps its ladder
+    qualities = records[FAMILIES[0]]["qualities"]
     for q in sorted(qualities, key=int):
         cells = [q, f"{qualities[q]['lambda']:g}"]
         for family in FAMILIES:
-            entry = manifest["models"][family]["qualities"][q]
+            entry = records[family]["qualities"][q]
             cells += [
                 f"{entry['kodak']['bpp']:.3f}",
                 f"{entry['kodak']['psnr_db']:.2f}",

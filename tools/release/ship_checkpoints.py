@@ -4,9 +4,12 @@ For each quality: export runs/<ladder>/q<Q>/last.pt as float16 with frozen entro
 config, lambda, steps and the training data, measure its Kodak bpp/PSNR with the benchmark harness (when
 --kodak is given) and copy the training log to benchmarks/results/training/.
 
-    python tools/release/ship_checkpoints.py --runs runs/ladder --kodak ../shared/data/kodak
+    python tools/release/ship_checkpoints.py --runs runs/ladder --model-id factorized --kodak ../shared/data/kodak
     python tools/release/ship_checkpoints.py --runs runs/hyper --model-id hyperprior --from-family factorized \
         --earlier runs/hyper-frozen --kodak ../shared/data/kodak    # started from the factorized models
+
+(Those were the commands of aecodec 0.1. The factorized family was retired in 0.2.0: its record, which
+--from-family reads, is in the MANIFEST's "retired" table, and shipping a retired model id is refused.)
 
 Other model families, and the other qualities of this one, already in the MANIFEST are kept (it is re-read at
 each write, so two ship runs at once, e.g. one per family, keep each other's updates). A quality
@@ -58,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--kodak", type=Path)
-    parser.add_argument("--model-id", default="factorized")
+    parser.add_argument("--model-id", default="hyperprior")
     parser.add_argument("--qualities", type=int, nargs="*", default=list(range(1, 9)))
     parser.add_argument("--stages", type=Path, nargs="*", default=None,
                         help="run folders the fine-tunes descend from, oldest first (default RUNS/base)")
@@ -78,7 +81,10 @@ def main() -> None:
     out_dir = REPO / "checkpoints"
     manifest_path = out_dir / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"format": 1, "models": {}}
-    inherited = manifest["models"][args.from_family]["qualities"] if args.from_family else {}
+    if args.model_id in manifest.get("retired", {}):
+        parser.error(f"{args.model_id} is retired (the MANIFEST's 'retired' table): ship it under a new model id")
+    records = {**manifest.get("retired", {}), **manifest["models"]}  # a retired family keeps its record there
+    inherited = records[args.from_family]["qualities"] if args.from_family else {}
     shipped = manifest["models"].get(args.model_id, {}).get("qualities", {})
     shipped_parents = {int(q): str(p) for q, p in (item.split(":") for item in args.shipped_parents)}
     stages = [] if args.from_family or shipped_parents else args.stages or [args.runs / "base"]

@@ -19,7 +19,9 @@ commands below give lambdas, and the --qualities of the fine-tunes are today's n
         --stages runs/ladder/base runs/long/base --parents 5:7 3:5 4:6 2:4
 
 The hyperprior family starts each quality from the shipped factorized model of that quality: its transforms
-g_a and g_s are kept, the hyper-transforms and the Gaussian conditional start fresh (two workers side by side):
+g_a and g_s are kept, the hyper-transforms and the Gaussian conditional start fresh (two workers side by side).
+The factorized checkpoints were retired in 0.2.0: --init-dir names a folder holding aecodec 0.1.0's
+factorized-q<Q>.pt files (default: checkpoints/, as when the ladder was trained):
 
     python tools/release/train_ladder.py hyperprior --data ../shared/data/train --runs runs/hyper \
         --qualities 4 2 6 --steps 3000 --threads 1 --compile
@@ -178,7 +180,15 @@ def main() -> None:
     parser.add_argument("--init-from", type=Path, default=None, help="start the base run from these weights")
     parser.add_argument("--base-dir", type=Path, default=None, help="base run folder (default RUNS/base)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    parser.add_argument("--init-dir", type=Path, default=REPO / "checkpoints",
+                        help="hyperprior stage: folder of the factorized-q<Q>.pt models it starts from (retired in "
+                        "0.2.0: aecodec 0.1.0's checkpoints)")  # fmt: skip
     args = parser.parse_args()
+    if args.stage == "hyperprior":
+        missing = [q for q in args.qualities if not (args.init_dir / f"factorized-q{q}.pt").exists()]
+        if missing:
+            parser.error(f"no factorized-q{missing[0]}.pt in {args.init_dir}: the factorized models were retired "
+                         "in 0.2.0; pass --init-dir with aecodec 0.1.0's checkpoints")  # fmt: skip
     if args.threads:
         torch.set_num_threads(args.threads)
     architecture = preset(args.preset or ("small" if args.stage in ("base", "finetune") else "hyperprior-small"))
@@ -191,7 +201,7 @@ def main() -> None:
         for q in args.qualities:
             fit(
                 args.data, args.runs / f"q{q}", architecture, hyperprior_config(q, args.steps or 2000, args.compile),
-                init_from=REPO / "checkpoints" / f"factorized-q{q}.pt", progress=False,
+                init_from=args.init_dir / f"factorized-q{q}.pt", progress=False,
             )  # fmt: skip
         return
     if args.stage == "joint":  # RUNS/q<Q> continues BASE_DIR/q<Q> (the frozen-transform hyperprior runs)
