@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from . import container, images, refine, tiling, zoo
+from .adapter import Adapter, apply_adapter, check_base, check_stream, read_adapter
 from .checkpoint import load_final
 from .config import DEFAULT_MAX_PIXELS, MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality, lambda_for_quality
 from .container import Header
@@ -45,6 +46,8 @@ class ImageCodec:
         refine_steps: encoder-side refinement of the latent (:mod:`aecodec.refine`): 0 codes g_a's latent as
             it is (fast, byte-identical on any thread count); ``aecodec.refine.DEFAULT_STEPS`` (40) makes smaller
             files of better quality at many times the encoding time. Decoding is the same either way.
+        adapter: the :class:`~aecodec.adapter.Adapter` merged into ``model`` (None: the base model); a
+            decoder-side one is recorded in every stream and required by decoding.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class ImageCodec:
         device: str | torch.device = "cpu",
         tile: int = DEFAULT_TILE,
         refine_steps: int = 0,
+        adapter: Adapter | None = None,
     ) -> None:
         if refine_steps < 0:
             raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
@@ -66,6 +70,7 @@ class ImageCodec:
         self.quality = quality
         self.tile = tile
         self.refine_steps = refine_steps
+        self.adapter = adapter
         self.refine_lr = refine.DEFAULT_LR  # Adam's step size on the latent; change it to experiment
         self.factor = model.latent_factor  # pixels per latent position
         self.padding_factor = model.downsampling_factor  # the padded image's sides are multiples of this
@@ -80,7 +85,7 @@ class ImageCodec:
         if not self.variable_rate:
             raise ValueError(f"{self.model_id} is a ladder model: load each quality with load_codec")
         return ImageCodec(self.model.model.at_quality(quality), self.model_id, exact_quality(quality), self.device,
-                          self.tile, self.refine_steps)  # fmt: skip
+                          self.tile, self.refine_steps, self.adapter)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"ImageCodec(model_id={self.model_id!r}, quality={self.quality}, device={str(self.device)!r})"
@@ -212,7 +217,8 @@ class ImageCodec:
             strings.append(self.model.compress_latent(y[..., t.top : t.bottom, t.left : t.right], t, side))
         if prepared.alpha is not None:
             strings.append(images.compress_alpha(prepared.alpha))
-        header = Header(self.model_id, self.quality, w, h, prepared.mode, latent_shape, self.tile)
+        adapter = self.adapter.ref if self.adapter is not None else None  # None: an ordinary stream
+        header = Header(self.model_id, self.quality, w, h, prepared.mode, latent_shape, self.tile, adapter)
         return container.pack(header, strings)
 
     @torch.no_grad()
@@ -283,6 +289,7 @@ class ImageCodec:
 
         Raises:
             CorruptStreamError: malformed stream, or one written by another model or quality.
+            AdapterError: a stream that needs another adapter than this codec's (or none).
         """
         header, strings = container.unpack(data)
         if (header.model_id, header.quality) != (self.model_id, self.quality):
@@ -290,6 +297,7 @@ class ImageCodec:
                 f"stream was written by {header.model_id} quality {header.quality}, "
                 f"not {self.model_id} quality {self.quality}"
             )
+        check_stream(header.adapter, self.adapter)
         check_size(header, max_pixels)
         if header.latent_shape != self.latent_shape(header.width, header.height):
             raise CorruptStreamError(
@@ -367,6 +375,7 @@ def load_codec(
     checkpoint_dir: str | Path | None = None,
     tile: int = DEFAULT_TILE,
     refine_steps: int = 0,
+    adapter: str | Path | Adapter | None = None,
 ) -> ImageCodec:
     """Load a shipped model (sha256-checked) ready to code images.
 
@@ -380,21 +389,30 @@ def load_codec(
         tile: side of the coding tiles in latent positions: smaller tiles code huge images in less memory
             (and a few bytes more per tile).
         refine_steps: encoder-side refinement steps (see :class:`ImageCodec`); 0 = none.
+        adapter: an adapter file made by ``aecodec adapt`` for this model (or one read with
+            :func:`aecodec.adapter.read_adapter`): its updates are merged into the weights.
 
     Raises:
         UnknownModelError: no such model id or quality.
         CheckpointError: the checkpoint is missing, damaged or tampered with.
+        AdapterError: the adapter file is missing or damaged, or was made for another model.
     """
     try:
         quality = exact_quality(quality)  # 6.0 -> 6: a whole level is an int wherever it is shown
     except ValueError as exc:
         raise UnknownModelError(str(exc)) from None
     entry = zoo.lookup(model_id, quality, checkpoint_dir)
+    if adapter is not None and not isinstance(adapter, Adapter):
+        adapter = read_adapter(adapter)
+    if adapter is not None:
+        check_base(adapter, entry.model_id, entry.sha256)
     model = load_final(entry.path, expected_sha256=entry.sha256)
+    if adapter is not None:
+        apply_adapter(model, adapter)
     if entry.variable_rate:
         model = model.at_quality(quality)
         quality = model.quality  # rounded to the step a stream records
-    return ImageCodec(model, entry.model_id, quality, device, tile, refine_steps)
+    return ImageCodec(model, entry.model_id, quality, device, tile, refine_steps, adapter)
 
 
 def read_header(data: bytes) -> Header:
@@ -419,9 +437,13 @@ def decompress(
     device: str | torch.device = "cpu",
     checkpoint_dir: str | Path | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    adapter: str | Path | Adapter | None = None,
 ) -> Image.Image:
-    """Decode .aec bytes into a PIL image, loading the model the stream names."""
+    """Decode .aec bytes into a PIL image, loading the model the stream names (with ``adapter`` when the stream
+    needs one: it must be the one it names; a stream that needs none decodes with the base model)."""
     header = container.peek_header(data)  # the model to load; its decompress validates the whole stream
     check_size(header, max_pixels)
-    codec = load_codec(header.model_id, header.quality, device, checkpoint_dir)
+    if header.adapter is None:
+        adapter = None
+    codec = load_codec(header.model_id, header.quality, device, checkpoint_dir, adapter=adapter)
     return codec.decompress(data, max_pixels=max_pixels)
