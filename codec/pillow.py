@@ -24,7 +24,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import container, zoo
 from .config import MAX_QUALITY, MIN_QUALITY, exact_quality
-from .errors import AECodecError
+from .errors import AdapterError, AECodecError
 
 FORMAT = "AEC"
 EXTENSION = ".aec"
@@ -94,6 +94,8 @@ class AecImageFile(ImageFile.ImageFile):
             data = self._read_stream()
             try:
                 image = _loaded_codec(self.header.model_id, self.header.quality).decompress(data, max_pixels=None)
+            except AdapterError as exc:  # not broken: it needs an adapter file (aecodec.decompress(adapter=...))
+                raise OSError(str(exc)) from exc
             except AECodecError as exc:
                 raise OSError(f"broken .aec file: {exc}") from exc
             self._decoded = True

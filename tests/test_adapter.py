@@ -209,3 +209,26 @@ def test_coding_with_an_adapter_imports_no_training_code(adapters, vr_zoo, tmp_p
                 ["decode", "a.aec", "-o", "b.png", "--adapter", path]]  # fmt: skip
     assert training_modules_after(commands, tmp_path, vr_zoo) == []
     assert Image.open(tmp_path / "b.png").size == (40, 30)
+
+
+def test_quick_fuzz_of_adapter_streams_has_no_unexpected_outcome(adapters, vr_zoo):
+    import fuzz
+
+    codec = load_codec("tiny-vr", 3.5, checkpoint_dir=vr_zoo, adapter=adapters["dec"]["path"])
+    data = fuzz.base_stream(codec, "RGB", 20, 12)
+    assert data[4] == container.ADAPTER_FORMAT_VERSION
+    report = fuzz.run_fuzz(data, codec, 200, seed=2)
+    assert report.ok, "\n".join(report.lines())
+    assert report.outcomes["CorruptStreamError"] > 0 and report.outcomes[fuzz.DECODED] > 0
+
+
+def test_pillow_says_a_stream_needs_its_adapter(adapters, vr_zoo, image, tmp_path, monkeypatch):
+    import aecodec.pillow  # noqa: F401 (registers .aec)
+
+    monkeypatch.setenv("AECODEC_CHECKPOINTS", str(vr_zoo))
+    data = load_codec("tiny-vr", 5, checkpoint_dir=vr_zoo, adapter=adapters["dec"]["path"]).compress(image)
+    (tmp_path / "x.aec").write_bytes(data)
+    with Image.open(tmp_path / "x.aec") as im:
+        assert im.size == (80, 72)
+        with pytest.raises(OSError, match="^this stream was coded with the adapter 'dec'"):
+            im.load()
