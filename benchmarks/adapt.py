@@ -37,7 +37,8 @@ def run(domain: str, kind: str, args: argparse.Namespace) -> dict:
     """Render, split, adapt and measure one domain with one kind; returns the result written to JSON."""
     folder = args.work / f"{domain}-seed{args.seed}"
     train, heldout = write_domain(domain, folder, args.count, args.seed, args.heldout)
-    config = AdaptConfig(kind=kind, rank=args.rank, minutes=args.minutes, seed=args.seed)
+    config = AdaptConfig(kind=kind, rank=args.rank, minutes=args.minutes, seed=args.seed, lr=args.lr,
+                         full_lr_ratio=args.full_lr_ratio)  # fmt: skip
     bar = tqdm(total=100, desc=f"{domain} {kind}", unit="%", file=sys.stderr, disable=None)
 
     def progress(fraction: float, step: int, ratio: float) -> None:
@@ -103,6 +104,8 @@ def main() -> None:
     p.add_argument("--kind", action="append", choices=sorted(KINDS), help="adapter kind(s) (default: all)")
     p.add_argument("--minutes", type=float, default=20.0, help="CPU minutes of training per adapter")
     p.add_argument("--rank", type=int, default=AdaptConfig.rank)
+    p.add_argument("--lr", type=float, default=AdaptConfig.lr)
+    p.add_argument("--full-lr-ratio", type=float, default=AdaptConfig.full_lr_ratio)
     p.add_argument("--model", default="hyperprior-vr", help="the variable-rate model to adapt")
     p.add_argument("--qualities", type=lambda s: tuple(float(q) for q in s.split(",")), default=DEFAULT_QUALITIES)
     p.add_argument("--count", type=int, default=100, help="images per domain")

@@ -40,6 +40,9 @@ from .data import CropSampler
 from .export import atomic_compressed_save
 
 LEVELS = len(QUALITY_LAMBDAS)
+#: Crops the base model's reference loss per level is measured on (8 per level: a few crops of a chart can be all
+#: white, and a level's weight is 1 / its reference).
+REFERENCE_CROPS = 8 * LEVELS
 #: The largest adapter file: its updates in float16 (compression saves little on trained values).
 MAX_ADAPTER_BYTES = 1_000_000
 
@@ -55,6 +58,7 @@ class AdaptConfig:
         steps: at most this many steps (None: the time alone ends training).
         batch_size, crop_size: crops per step and their side (a multiple of 64, the hyperprior's factor).
         lr: Adam's peak step size on the low-rank factors; the full updates take ``lr * full_lr_ratio``.
+        clip_norm: gradient-norm clipping (the straight-through rate has rare large gradients).
         seed: seeds the factors' start and the crop sampler.
     """
 
@@ -64,8 +68,9 @@ class AdaptConfig:
     steps: int | None = None
     batch_size: int = 8
     crop_size: int = 128
-    lr: float = 1e-3
-    full_lr_ratio: float = 0.1
+    lr: float = 5e-5
+    full_lr_ratio: float = 1.0
+    clip_norm: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -194,8 +199,8 @@ def fit_adapter(
     gains = level_gains(model)
     levels = torch.arange(config.batch_size) % LEVELS
     with torch.no_grad():  # each level's reference: the base model's loss on fixed crops of the training set
-        reference_crops = sampler.batch(2 * LEVELS)
-        reference_levels = torch.arange(2 * LEVELS) % LEVELS
+        reference_crops = sampler.batch(REFERENCE_CROPS)
+        reference_levels = torch.arange(REFERENCE_CROPS) % LEVELS
         base = coded_loss(model, reference_crops, reference_levels, gains)
         reference = torch.stack([base[reference_levels == l].mean() for l in range(LEVELS)])
     updates = attach(model, config.kind, config.rank, generator)
@@ -218,6 +223,7 @@ def fit_adapter(
         loss = (coded_loss(model, sampler.batch(config.batch_size), levels, gains) / reference[levels]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(low_rank + full, config.clip_norm)
         optimizer.step()
         step += 1
         ratios.append(float(loss.detach()))
