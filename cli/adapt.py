@@ -22,8 +22,8 @@ KIND_CHOICES = ("decoder", "encoder")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
               help="CPU minutes of training (all threads together).")
 @click.option("--kind", type=click.Choice(KIND_CHOICES), default="decoder", show_default=True,
-              help="decoder: adapts the synthesis too (best gains; decoding needs the adapter). encoder: the "
-                   "analysis only (its streams decode with the base model anywhere).")  # fmt: skip
+              help="decoder: adapts the synthesis too (decoding needs the adapter). encoder: the analysis only "
+                   "(its streams decode with the base model anywhere).")  # fmt: skip
 @click.option("--rank", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Rank of each convolution's update (size grows with it; at most 1 MB).")
 @click.option("--model", "model_id", default=VARIABLE_RATE_MODEL_ID, show_default=True,

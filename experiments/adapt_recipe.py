@@ -2,7 +2,7 @@
 the measurement behind ``AdaptConfig``'s lr (docs/models.md, "Per-domain adapters").
 
 For each step size: fresh base model, adapter attached, 120 steps of batches of eight 128-pixel crops (crop i at
-level i mod 8, the plain sum of the levels' losses), and every 30 steps the mean over fixed 256-pixel centre crops
+level i mod 8, the plain mean of their losses, not normalised per level), and every 30 steps the mean over fixed 256-pixel centre crops
 of the held-out images (each at level i mod 8) of the loss against the base model's on the same crop. Runs on a
 domain folder written by ``benchmarks/adapt.py`` (its ``train/`` and ``heldout/``):
 
