@@ -38,7 +38,7 @@ def run(domain: str, kind: str, args: argparse.Namespace) -> dict:
     folder = args.work / f"{domain}-seed{args.seed}"
     train, heldout = write_domain(domain, folder, args.count, args.seed, args.heldout)
     config = AdaptConfig(kind=kind, rank=args.rank, minutes=args.minutes, seed=args.seed, lr=args.lr,
-                         full_lr_ratio=args.full_lr_ratio)  # fmt: skip
+                         full_lr_ratio=args.full_lr_ratio, crop_size=args.crop)  # fmt: skip
     bar = tqdm(total=100, desc=f"{domain} {kind}", unit="%", file=sys.stderr, disable=None)
 
     def progress(fraction: float, step: int, ratio: float) -> None:
@@ -105,6 +105,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20.0, help="CPU minutes of training per adapter")
     p.add_argument("--rank", type=int, default=AdaptConfig.rank)
     p.add_argument("--lr", type=float, default=AdaptConfig.lr)
+    p.add_argument("--crop", type=int, default=AdaptConfig.crop_size, help="side of the training crops")
     p.add_argument("--full-lr-ratio", type=float, default=AdaptConfig.full_lr_ratio)
     p.add_argument("--model", default="hyperprior-vr", help="the variable-rate model to adapt")
     p.add_argument("--qualities", type=lambda s: tuple(float(q) for q in s.split(",")), default=DEFAULT_QUALITIES)
