@@ -67,7 +67,7 @@ class AdaptConfig:
     minutes: float = 20.0
     steps: int | None = None
     batch_size: int = 8
-    crop_size: int = 128
+    crop_size: int = 256  # 128 lost to the base model (docs/models.md, per-domain adapters)
     lr: float = 5e-5
     full_lr_ratio: float = 1.0
     clip_norm: float = 1.0
