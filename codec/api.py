@@ -21,6 +21,7 @@ from .checkpoint import load_final
 from .config import DEFAULT_MAX_PIXELS, MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality, lambda_for_quality
 from .container import Header
 from .errors import CorruptStreamError, ImageInputError, UnknownModelError
+from .models.inference import InferenceTransforms
 from .models.variable_rate import AtQuality
 
 #: Side of the coding tiles in latent positions (1024 pixels for the factorized model): images up to that
@@ -74,6 +75,17 @@ class ImageCodec:
         self.refine_lr = refine.DEFAULT_LR  # Adam's step size on the latent; change it to experiment
         self.factor = model.latent_factor  # pixels per latent position
         self.padding_factor = model.downsampling_factor  # the padded image's sides are multiples of this
+        self._transforms: InferenceTransforms | None = None
+
+    @property
+    def transforms(self) -> InferenceTransforms:
+        """The analysis and synthesis this codec runs: inference-only forms of the model's (built on first
+        use, see :mod:`aecodec.models.inference`); refinement uses the model's own, which have gradients.
+        Built again whenever g_a's or g_s's weights have changed since (an adapter merged into the model after
+        the codec was made): they are copies, and never code with weights the model no longer has."""
+        if self._transforms is None or self._transforms.stale():
+            self._transforms = InferenceTransforms(self.model)
+        return self._transforms
 
     @property
     def variable_rate(self) -> bool:
@@ -84,8 +96,11 @@ class ImageCodec:
         """The same variable-rate model at another quality, sharing its weights (nothing is loaded again)."""
         if not self.variable_rate:
             raise ValueError(f"{self.model_id} is a ladder model: load each quality with load_codec")
-        return ImageCodec(self.model.model.at_quality(quality), self.model_id, exact_quality(quality), self.device,
-                          self.tile, self.refine_steps, self.adapter)  # fmt: skip
+        codec = ImageCodec(self.model.model.at_quality(quality), self.model_id, exact_quality(quality), self.device,
+                           self.tile, self.refine_steps, self.adapter)  # fmt: skip
+        if self._transforms is not None:  # same weights: share the inference forms, with the other gains
+            codec._transforms = self._transforms.at(codec.model)
+        return codec
 
     def __repr__(self) -> str:
         return f"ImageCodec(model_id={self.model_id!r}, quality={self.quality}, device={str(self.device)!r})"
@@ -126,7 +141,7 @@ class ImageCodec:
         latents = {}
         for indexes in self._batches([p.pixels.shape[:2] for p in prepared], batch):
             x = torch.cat([self._whole_input(prepared[i].pixels) for i in indexes]).to(self.device)
-            for i, y in zip(indexes, self.model.analysis(x).cpu()):
+            for i, y in zip(indexes, self.transforms.analysis(x).cpu()):
                 latents[i] = y.unsqueeze(0)
         return [self._code(p, latents[i] if i in latents else self._analyse(p)) for i, p in enumerate(prepared)]
 
@@ -195,7 +210,7 @@ class ImageCodec:
         # The image is padded up to the model's multiple by repeating its edges (smoother than zeros, so the
         # padding costs fewer bits), inside tiling.tile_input.
         y = None
-        for t, y_tile in tiling.analyse(self.model.analysis, prepared.pixels, latent_shape, self.tile,
+        for t, y_tile in tiling.analyse(self.transforms.analysis, prepared.pixels, latent_shape, self.tile,
                                         self.model.latent_margin, self.factor, self.device):  # fmt: skip
             if y is None:  # the whole latent (1/256 of the pixels): a hyperprior codes side information of it
                 y = y_tile.new_empty((1, y_tile.shape[1], *latent_shape), device="cpu")
@@ -257,7 +272,7 @@ class ImageCodec:
         sizes = [(header.height, header.width) for header, _, _ in decoded]
         pixels = {}
         for indexes in self._batches(sizes, batch):
-            x_hat = self.model.synthesis(torch.cat([decoded[i][1] for i in indexes]).to(self.device))
+            x_hat = self.transforms.synthesis(torch.cat([decoded[i][1] for i in indexes]).to(self.device))
             for i, x in zip(indexes, x_hat):
                 h, w = sizes[i]
                 pixels[i] = images.to_pixels(x[None, :, :h, :w], decoded[i][0].mode)
@@ -271,7 +286,7 @@ class ImageCodec:
         gray = header.mode in ("L", "LA")
         pixels = np.empty((header.height, header.width) if gray else (header.height, header.width, 3), np.uint8)
         f = self.factor
-        for t, x_hat in tiling.synthesise(self.model.synthesis, y_hat.to(self.device), header.tile,
+        for t, x_hat in tiling.synthesise(self.transforms.synthesis, y_hat.to(self.device), header.tile,
                                           self.model.latent_margin, f):  # fmt: skip
             # Tiles on the right and bottom edges also hold the padding: keep the image's part only.
             bottom, right = min(t.bottom * f, header.height), min(t.right * f, header.width)

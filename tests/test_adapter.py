@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 
 import aecodec
 from aecodec import container
-from aecodec.adapter import SUFFIX, Adapter, content_sha256, read_adapter
+from aecodec.adapter import SUFFIX, Adapter, apply_adapter, content_sha256, read_adapter
 from aecodec.api import load_codec
 from aecodec.checkpoint import COMPRESSED_MAGIC, safe_load
 from aecodec.errors import AdapterError
@@ -101,6 +102,65 @@ def test_a_decoder_side_adapters_streams_round_trip_and_name_it(adapters, vr_zoo
     base = load_codec("tiny-vr", 5, checkpoint_dir=vr_zoo)
     _, y_hat, _ = codec.decode_latent(data)
     assert not torch.equal(base.model.synthesis(y_hat), codec.model.synthesis(y_hat))
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal to float rounding (the fast transforms sum in another order than the trained modules)."""
+    return a.shape == b.shape and float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+
+
+def test_a_decoder_side_adapter_decodes_through_the_fast_transforms_as_through_the_plain_modules(
+    adapters, vr_zoo, image
+):
+    """The codec's fast inference copies of g_a and g_s (aecodec.models.inference) are built from the adapted
+    weights: the adapter changes the decoded pixels through them as through the model's own modules."""
+    codec = load_codec("tiny-vr", 5, checkpoint_dir=vr_zoo, adapter=adapters["dec"]["path"])
+    base = load_codec("tiny-vr", 5, checkpoint_dir=vr_zoo)
+    data = codec.compress(image)
+    _, y_hat, _ = codec.decode_latent(data)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255)[..., :64, :64]
+    with torch.no_grad():
+        assert _close(codec.transforms.analysis(x), codec.model.analysis(x))
+        fast, plain = codec.transforms.synthesis(y_hat), codec.model.synthesis(y_hat)
+        base_fast, base_plain = base.transforms.synthesis(y_hat), base.model.synthesis(y_hat)
+    assert _close(fast, plain) and _close(base_fast, base_plain)
+    assert float((plain - base_plain).abs().max()) > 1e-2  # the adapter changed the synthesis...
+    assert _close(fast - base_fast, plain - base_plain)  # ...and the fast copies changed with it
+    # the decoded pixels: through the fast copies, and through the trained modules (within 1, as for every model)
+    decoded_fast = np.asarray(codec.decompress(data)).astype(int)
+    codec._transforms = SimpleNamespace(analysis=codec.model.analysis, synthesis=codec.model.synthesis,
+                                        stale=lambda: False)  # fmt: skip
+    decoded_plain = np.asarray(codec.decompress(data)).astype(int)
+    assert np.abs(decoded_fast - decoded_plain).max() <= 1
+    decoded_base = images_of(base, y_hat)
+    assert np.abs(decoded_plain - decoded_base).max() > 1  # what the adapter changed is in the pixels
+
+
+def images_of(codec, y_hat: torch.Tensor) -> np.ndarray:
+    """The pixels ``codec``'s fast synthesis makes of ``y_hat`` (whole, as uint8 RGB)."""
+    with torch.no_grad():
+        x_hat = codec.transforms.synthesis(y_hat).clamp(0, 1)
+    return (x_hat[0, :, :72, :80] * 255).round().byte().permute(1, 2, 0).numpy().astype(int)
+
+
+def test_an_adapter_merged_after_the_fast_transforms_were_built_rebuilds_them(adapters, vr_zoo, image):
+    """The fast copies never code with stale weights: merging an adapter into a codec's model after its fast
+    transforms were built (and shared with another quality) makes each codec build them again."""
+    codec = load_codec("tiny-vr", 5, checkpoint_dir=vr_zoo)
+    built = codec.transforms
+    other = codec.at_quality(3.5)
+    assert other.transforms.g_s is built.g_s
+    _, y_hat, _ = codec.decode_latent(codec.compress(image))
+    with torch.no_grad():
+        before = built.synthesis(y_hat)
+        apply_adapter(codec.model.model, read_adapter(adapters["dec"]["path"]))  # the weights change in place
+        assert built.stale()
+        for c in (codec, other):
+            assert c.transforms is not built and not c.transforms.stale()
+            assert _close(c.transforms.synthesis(y_hat), c.model.synthesis(y_hat))
+        assert not _close(codec.transforms.synthesis(y_hat), before)
+        x = torch.rand(1, 3, 64, 64)
+        assert _close(codec.transforms.analysis(x), codec.model.analysis(x))
 
 
 def test_a_missing_or_wrong_adapter_is_refused_naming_the_one_needed(adapters, vr_zoo, image):
