@@ -1,7 +1,8 @@
 """Turn measured rows into what users read: per-quality averages, BD-rates, RD plots and files.
 
-BD-rate is the bjontegaard package's (PCHIP interpolation of log-rate over PSNR, over the PSNR range both
-curves cover): the average bit-rate difference, in percent, of a codec against an anchor at equal PSNR.
+BD-rate is :func:`aecodec.metrics.bd_rate_percent` (PCHIP interpolation of log-rate over PSNR, over the PSNR range
+both curves cover, as the bjontegaard package's "pchip"): the average bit-rate difference, in percent, of a codec
+against an anchor at equal PSNR.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import math
 from pathlib import Path
 from statistics import mean, median
+
+from ..metrics import bd_rate_percent, bd_rate_window_percent  # noqa: F401 (the one BD-rate; re-exported)
 
 from .harness import ROW_FIELDS
 
@@ -35,55 +38,6 @@ def summarize(rows: list[dict]) -> dict[str, list[dict]]:
     for points in summary.values():
         points.sort(key=lambda p: p["bpp"])
     return summary
-
-
-def _monotone(bpp: list[float], psnr: list[float]) -> tuple[list[float], list[float]]:
-    """The points (by rising rate) whose PSNR beats every cheaper point: PCHIP needs a rising curve."""
-    kept_r, kept_d = [], []
-    for r, d in sorted(zip(bpp, psnr)):
-        if math.isfinite(d) and (not kept_d or d > kept_d[-1]):
-            kept_r.append(r)
-            kept_d.append(d)
-    return kept_r, kept_d
-
-
-def bd_rate_percent(anchor: tuple[list, list], test: tuple[list, list]) -> float | None:
-    """BD-rate (%) of ``test`` (bpp list, PSNR list) against ``anchor``; None when the curves do not overlap."""
-    import bjontegaard as bd
-
-    anchor, test = _monotone(*anchor), _monotone(*test)
-    if min(len(anchor[0]), len(test[0])) < 2:
-        return None
-    lo, hi = max(anchor[1][0], test[1][0]), min(anchor[1][-1], test[1][-1])
-    if hi <= lo:
-        return None
-    value = bd.bd_rate(
-        anchor[0], anchor[1], test[0], test[1], method="pchip", require_matching_points=False, min_overlap=0.0
-    )
-    return float(value)
-
-
-def bd_rate_window_percent(
-    anchor: tuple[list, list], test: tuple[list, list], lo: float, hi: float
-) -> float | None:
-    """BD-rate (%) of ``test`` against ``anchor`` over the fixed PSNR window [lo, hi] dB.
-
-    The same PCHIP curves of log-rate over PSNR as :func:`bd_rate_percent`, but averaged over a window chosen
-    by the caller instead of the range both curves happen to cover: ladders that reach different PSNRs (a
-    model retrained to a higher top quality) are then compared on the same ground. None when either curve
-    does not cover the whole window.
-    """
-    from scipy.interpolate import PchipInterpolator
-
-    if not hi > lo:
-        raise ValueError(f"empty PSNR window [{lo}, {hi}]")
-    mean_log_rate = []
-    for bpp, psnr in (_monotone(*anchor), _monotone(*test)):
-        if len(psnr) < 2 or psnr[0] > lo or psnr[-1] < hi:
-            return None
-        integral = PchipInterpolator(psnr, [math.log(r) for r in bpp]).antiderivative()
-        mean_log_rate.append((integral(hi) - integral(lo)) / (hi - lo))
-    return 100 * (math.exp(mean_log_rate[1] - mean_log_rate[0]) - 1)
 
 
 def curve(points: list[dict]) -> tuple[list[float], list[float]]:

@@ -120,6 +120,24 @@ def step_progress(label: str, enabled: bool = True):
             bar.close()
 
 
+@contextmanager
+def fraction_progress(label: str):
+    """Yield an ``on_progress(fraction, step, loss_ratio)`` callback that draws a bar from 0 to 100% (shown
+    only when stderr is a terminal) for a job that knows how much of its budget it has spent."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=100, desc=label, unit="%", file=sys.stderr, disable=None, leave=False)
+
+    def on_progress(fraction: float, step: int, loss_ratio: float) -> None:
+        bar.set_postfix(step=step, loss_vs_base=f"{loss_ratio:.3f}", refresh=False)
+        bar.update(int(100 * fraction) - bar.n)
+
+    try:
+        yield on_progress
+    finally:
+        bar.close()
+
+
 def report(message: str, bar=None, err: bool = False) -> None:
     """A line about a finished item: on stdout, or on stderr (``err``) when stdout carries the data."""
     if bar is not None and not bar.disable:

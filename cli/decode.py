@@ -20,11 +20,14 @@ from . import common
               help="Image format to write: png, ppm, bmp, tiff, webp, ... (default: the output's extension; "
                    "png on standard output).")  # fmt: skip
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the decoded images.")
+@click.option("--adapter", "adapter_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The adapter file that files coded with a decoder-side adapter need (they name it); files "
+                   "that need none decode without it.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse files that declare a larger image (a decompression-bomb guard); 0: no limit.")  # fmt: skip
-def decode(files, output, out_dir, image_format, device, force, max_pixels):
+def decode(files, output, out_dir, image_format, adapter_path, device, force, max_pixels):
     """Decompress .aec FILES into images (default: PNG beside each input).
 
     \b
@@ -35,13 +38,19 @@ def decode(files, output, out_dir, image_format, device, force, max_pixels):
     Large images are decoded tile by tile, so memory stays bounded: a 48-megapixel photo decodes with the
     defaults in about 1.7 GB. Every image that `aecodec encode` accepts by default decodes by default.
     """
+    from aecodec.adapter import read_adapter
     from aecodec.api import check_size, load_codec
     from aecodec.container import peek_header
+
+    try:
+        adapter = read_adapter(adapter_path) if adapter_path is not None else None
+    except common.user_errors() as exc:
+        raise click.ClickException(str(exc)) from None
 
     files = common.input_paths(files)
     targets = common.output_paths(files, output, out_dir, ".png")
     fixed_format = _format_named(image_format) if image_format else None
-    codecs = {}  # one loaded model per (model id, quality) among the inputs
+    codecs = {}  # one loaded model per (model id, quality, adapter) among the inputs
     failures = 0
     bar = common.progress(list(zip(files, targets)), "decoding")
     for src, dst in bar:
@@ -52,9 +61,10 @@ def decode(files, output, out_dir, image_format, device, force, max_pixels):
             data = common.read_input(src)
             header = peek_header(data)  # picks the model; decompress validates the whole stream once
             check_size(header, max_pixels or None, option="--max-pixels (0: no limit)")
-            key = (header.model_id, header.quality)
+            use = adapter if header.adapter is not None else None  # the codec checks it is the one needed
+            key = (header.model_id, header.quality, use.sha256 if use else None)
             if key not in codecs:
-                codecs[key] = load_codec(header.model_id, header.quality, device=device)
+                codecs[key] = load_codec(header.model_id, header.quality, device=device, adapter=use)
             image = codecs[key].decompress(data, max_pixels=max_pixels or None)
             # Encoded in memory first: a format that cannot hold the mode (RGBA as PPM) fails before any byte
             # reaches standard output or the file.

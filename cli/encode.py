@@ -34,9 +34,13 @@ from . import common
               help="Optimise the latent of each image for N steps before coding it (the benchmarks use 40): "
                    "smaller files at better quality for ~N times the decoder's work more encoding time. "
                    "Decoding is unchanged.")  # fmt: skip
+@click.option("--adapter", "adapter_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="An adapter file made by `aecodec adapt` (its model is the default --model). A decoder-side "
+                   "adapter's files need it to decode.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
-def encode(images, output, out_dir, quality, target_bpp, target_size, model_id, refine_steps, device, force):
+def encode(images, output, out_dir, quality, target_bpp, target_size, model_id, adapter_path, refine_steps, device,
+           force):  # fmt: skip
     """Compress IMAGE files into .aec files (default: beside each input, same name, .aec).
 
     \b
@@ -52,6 +56,7 @@ def encode(images, output, out_dir, quality, target_bpp, target_size, model_id, 
       aecodec encode photo.png --size 40KB
       aecodec encode *.png --out-dir small --bpp 0.5
     """
+    from aecodec.adapter import read_adapter
     from aecodec.api import load_codec
     from aecodec.container import peek_header
     from aecodec.images import load_image
@@ -59,13 +64,14 @@ def encode(images, output, out_dir, quality, target_bpp, target_size, model_id, 
     aiming = target_bpp is not None or target_size is not None
     if aiming and (quality is not None or (target_bpp is not None and target_size is not None)):
         raise click.UsageError("use one of -q/--quality, --bpp and --size")
-    if model_id is None:
-        model_id = VARIABLE_RATE_MODEL_ID if aiming else DEFAULT_MODEL_ID
     images = common.input_paths(images)
     targets = common.output_paths(images, output, out_dir, ".aec")
     try:
+        adapter = read_adapter(adapter_path) if adapter_path is not None else None
+        if model_id is None:
+            model_id = adapter.base_model_id if adapter else VARIABLE_RATE_MODEL_ID if aiming else DEFAULT_MODEL_ID
         codec = load_codec(model_id, DEFAULT_QUALITY if quality is None else quality, device=device,
-                           refine_steps=refine_steps)  # fmt: skip
+                           refine_steps=refine_steps, adapter=adapter)  # fmt: skip
         if aiming and not codec.variable_rate:
             raise ValueError(f"--bpp and --size need a variable-rate model such as {VARIABLE_RATE_MODEL_ID}, "
                              f"not {model_id}")  # fmt: skip

@@ -47,6 +47,7 @@ def info(files, as_json):
                 f"{path}: {facts['model_id']} q{facts['quality']}, {facts['width']}x{facts['height']} "
                 f"{facts['mode']}, latent {'x'.join(map(str, facts['latent_shape']))}, "
                 f"{facts['bytes']:,} bytes, {facts['bpp']:.4f} bpp, format v{facts['format_version']}{note}"
+                + (f", needs the adapter {header.adapter.short}" if header.adapter else "")
             )
     common.finish(failures)
 

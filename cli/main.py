@@ -18,6 +18,7 @@ COMMANDS = {
     "info": ("aecodec.cli.info", "info", "Show the header of .aec files."),
     "models": ("aecodec.cli.models", "models", "List the shipped models and quality levels."),
     "train": ("aecodec.cli.train", "train", "Train a model on a folder of photos."),
+    "adapt": ("aecodec.cli.adapt", "adapt", "Teach the variable-rate model a folder's kind of images (an adapter)."),
 }
 
 

@@ -13,6 +13,7 @@ Subpackages: ``aecodec.models`` (the networks), ``aecodec.training`` (fitting th
 """
 
 from .errors import (
+    AdapterError,
     AECodecError,
     CheckpointError,
     CorruptStreamError,
@@ -22,6 +23,7 @@ from .errors import (
 )
 
 __all__ = [
+    "AdapterError",
     "AECodecError",
     "CheckpointError",
     "CorruptStreamError",

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from . import container, images, refine, tiling, zoo
+from .adapter import Adapter, apply_adapter, check_base, check_stream, read_adapter
 from .checkpoint import load_final
 from .config import DEFAULT_MAX_PIXELS, MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality, lambda_for_quality
 from .container import Header
@@ -46,6 +47,8 @@ class ImageCodec:
         refine_steps: encoder-side refinement of the latent (:mod:`aecodec.refine`): 0 codes g_a's latent as
             it is (fast, byte-identical on any thread count); ``aecodec.refine.DEFAULT_STEPS`` (40) makes smaller
             files of better quality at many times the encoding time. Decoding is the same either way.
+        adapter: the :class:`~aecodec.adapter.Adapter` merged into ``model`` (None: the base model); a
+            decoder-side one is recorded in every stream and required by decoding.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class ImageCodec:
         device: str | torch.device = "cpu",
         tile: int = DEFAULT_TILE,
         refine_steps: int = 0,
+        adapter: Adapter | None = None,
     ) -> None:
         if refine_steps < 0:
             raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
@@ -67,6 +71,7 @@ class ImageCodec:
         self.quality = quality
         self.tile = tile
         self.refine_steps = refine_steps
+        self.adapter = adapter
         self.refine_lr = refine.DEFAULT_LR  # Adam's step size on the latent; change it to experiment
         self.factor = model.latent_factor  # pixels per latent position
         self.padding_factor = model.downsampling_factor  # the padded image's sides are multiples of this
@@ -75,8 +80,10 @@ class ImageCodec:
     @property
     def transforms(self) -> InferenceTransforms:
         """The analysis and synthesis this codec runs: inference-only forms of the model's (built on first
-        use, see :mod:`aecodec.models.inference`); refinement uses the model's own, which have gradients."""
-        if self._transforms is None:
+        use, see :mod:`aecodec.models.inference`); refinement uses the model's own, which have gradients.
+        Built again whenever g_a's or g_s's weights have changed since (an adapter merged into the model after
+        the codec was made): they are copies, and never code with weights the model no longer has."""
+        if self._transforms is None or self._transforms.stale():
             self._transforms = InferenceTransforms(self.model)
         return self._transforms
 
@@ -90,7 +97,7 @@ class ImageCodec:
         if not self.variable_rate:
             raise ValueError(f"{self.model_id} is a ladder model: load each quality with load_codec")
         codec = ImageCodec(self.model.model.at_quality(quality), self.model_id, exact_quality(quality), self.device,
-                           self.tile, self.refine_steps)  # fmt: skip
+                           self.tile, self.refine_steps, self.adapter)  # fmt: skip
         if self._transforms is not None:  # same weights: share the inference forms, with the other gains
             codec._transforms = self._transforms.at(codec.model)
         return codec
@@ -225,7 +232,8 @@ class ImageCodec:
             strings.append(self.model.compress_latent(y[..., t.top : t.bottom, t.left : t.right], t, side))
         if prepared.alpha is not None:
             strings.append(images.compress_alpha(prepared.alpha))
-        header = Header(self.model_id, self.quality, w, h, prepared.mode, latent_shape, self.tile)
+        adapter = self.adapter.ref if self.adapter is not None else None  # None: an ordinary stream
+        header = Header(self.model_id, self.quality, w, h, prepared.mode, latent_shape, self.tile, adapter)
         return container.pack(header, strings)
 
     @torch.no_grad()
@@ -296,6 +304,7 @@ class ImageCodec:
 
         Raises:
             CorruptStreamError: malformed stream, or one written by another model or quality.
+            AdapterError: a stream that needs another adapter than this codec's (or none).
         """
         header, strings = container.unpack(data)
         if (header.model_id, header.quality) != (self.model_id, self.quality):
@@ -303,6 +312,7 @@ class ImageCodec:
                 f"stream was written by {header.model_id} quality {header.quality}, "
                 f"not {self.model_id} quality {self.quality}"
             )
+        check_stream(header.adapter, self.adapter)
         check_size(header, max_pixels)
         if header.latent_shape != self.latent_shape(header.width, header.height):
             raise CorruptStreamError(
@@ -380,6 +390,7 @@ def load_codec(
     checkpoint_dir: str | Path | None = None,
     tile: int = DEFAULT_TILE,
     refine_steps: int = 0,
+    adapter: str | Path | Adapter | None = None,
 ) -> ImageCodec:
     """Load a shipped model (sha256-checked) ready to code images.
 
@@ -393,21 +404,30 @@ def load_codec(
         tile: side of the coding tiles in latent positions: smaller tiles code huge images in less memory
             (and a few bytes more per tile).
         refine_steps: encoder-side refinement steps (see :class:`ImageCodec`); 0 = none.
+        adapter: an adapter file made by ``aecodec adapt`` for this model (or one read with
+            :func:`aecodec.adapter.read_adapter`): its updates are merged into the weights.
 
     Raises:
         UnknownModelError: no such model id or quality.
         CheckpointError: the checkpoint is missing, damaged or tampered with.
+        AdapterError: the adapter file is missing or damaged, or was made for another model.
     """
     try:
         quality = exact_quality(quality)  # 6.0 -> 6: a whole level is an int wherever it is shown
     except ValueError as exc:
         raise UnknownModelError(str(exc)) from None
     entry = zoo.lookup(model_id, quality, checkpoint_dir)
+    if adapter is not None and not isinstance(adapter, Adapter):
+        adapter = read_adapter(adapter)
+    if adapter is not None:
+        check_base(adapter, entry.model_id, entry.sha256)
     model = load_final(entry.path, expected_sha256=entry.sha256)
+    if adapter is not None:
+        apply_adapter(model, adapter)
     if entry.variable_rate:
         model = model.at_quality(quality)
         quality = model.quality  # rounded to the step a stream records
-    return ImageCodec(model, entry.model_id, quality, device, tile, refine_steps)
+    return ImageCodec(model, entry.model_id, quality, device, tile, refine_steps, adapter)
 
 
 def read_header(data: bytes) -> Header:
@@ -432,9 +452,13 @@ def decompress(
     device: str | torch.device = "cpu",
     checkpoint_dir: str | Path | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    adapter: str | Path | Adapter | None = None,
 ) -> Image.Image:
-    """Decode .aec bytes into a PIL image, loading the model the stream names."""
+    """Decode .aec bytes into a PIL image, loading the model the stream names (with ``adapter`` when the stream
+    needs one: it must be the one it names; a stream that needs none decodes with the base model)."""
     header = container.peek_header(data)  # the model to load; its decompress validates the whole stream
     check_size(header, max_pixels)
-    codec = load_codec(header.model_id, header.quality, device, checkpoint_dir)
+    if header.adapter is None:
+        adapter = None
+    codec = load_codec(header.model_id, header.quality, device, checkpoint_dir, adapter=adapter)
     return codec.decompress(data, max_pixels=max_pixels)

@@ -4,7 +4,7 @@ Layout (all integers big-endian; see docs/format.md)::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
-    4       1     format version (3)
+    4       1     format version (3; 4 for a stream that needs an adapter to decode)
     5       1     n = length of the model id
     6       n     model id, ASCII (e.g. b"hyperprior")
     6+n     2     quality * 64 (u16: 64..512; a ladder model's are whole levels, 64 * 1..8)
@@ -14,11 +14,14 @@ Layout (all integers big-endian; see docs/format.md)::
     17+n    1     k = number of latent dimensions
     18+n    4k    latent shape (u32 each)
     18+n+4k 2     t = tile side in latent positions (u16): the latent is coded tile by tile
-    20+n+4k 4     s = number of strings (u32)
+    (version 4 only) 1 + a + 32: a = length of the adapter's name, its name (ASCII), its sha256 (32 bytes)
+    ...     4     s = number of strings (u32)
     ...           s times: u32 length, then that many bytes
     end-4   4     CRC32 of every byte before it
 
-Version 2 (aecodec 0.1) differs in one field: the quality is one byte, the whole level. Both are read.
+Version 2 (aecodec 0.1) differs in one field: the quality is one byte, the whole level. Version 4 adds the
+adapter field after the tile side: the decoder-side adapter (:mod:`aecodec.adapter`) a stream needs, by name and
+sha256. A stream without one is written as version 3, so earlier readers read it. All three are read.
 
 ``unpack`` checks every field, every length and the checksum before any byte reaches the entropy decoder,
 and raises :class:`CorruptStreamError` (or :class:`UnsupportedVersionError`) saying what is wrong.
@@ -34,9 +37,12 @@ from .config import MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality
 from .errors import CorruptStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
+#: The version of every stream that needs no adapter to decode.
 FORMAT_VERSION = 3
+#: The version of a stream coded with a decoder-side adapter: version 3 plus the adapter field.
+ADAPTER_FORMAT_VERSION = 4
 #: Versions this aecodec reads, and the struct of each one's quality field (in units of 1 / its scale).
-QUALITY_FIELDS = {2: (">B", 1), 3: (">H", QUALITY_STEPS)}
+QUALITY_FIELDS = {2: (">B", 1), 3: (">H", QUALITY_STEPS), 4: (">H", QUALITY_STEPS)}
 
 MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
@@ -44,6 +50,8 @@ MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
 MAX_MODEL_ID_LENGTH = 64
 MAX_DIMENSION = 1 << 20  # a side longer than a million pixels is never a real photo
 MAX_LATENT_DIMS = 8
+MAX_ADAPTER_NAME_LENGTH = 64
+SHA256_BYTES = 32
 #: Largest tile side a stream may declare: a decoder holds one tile's symbols at a time, so this bounds its
 #: memory (a 256 x 256 tile of 192 channels is 12.6 M symbols).
 MAX_TILE = 256
@@ -54,8 +62,23 @@ MAX_STRINGS = (MAX_DIMENSION // (16 * MIN_TILE)) ** 2 + 1
 #: The longest header (everything :func:`peek_header` reads): what a reader of headers alone needs at most.
 MAX_HEADER_BYTES = (
     len(MAGIC) + struct.calcsize(">BB") + MAX_MODEL_ID_LENGTH + struct.calcsize(">HIIBB")
-    + struct.calcsize(f">{MAX_LATENT_DIMS}I") + struct.calcsize(">H")
+    + struct.calcsize(f">{MAX_LATENT_DIMS}I") + struct.calcsize(">H") + 1 + MAX_ADAPTER_NAME_LENGTH + SHA256_BYTES
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """The decoder-side adapter a stream was coded with: its name and the sha256 (hex) of its content, so that
+    a decoder can load it and refuse any other."""
+
+    name: str
+    sha256: str
+
+    @property
+    def short(self) -> str:
+        """How messages name it: the name and the first 12 hex digits of the hash."""
+        return f"{self.name!r} (sha256 {self.sha256[:12]}...)"
+
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class Header:
         latent_shape: shape of the coded latent (height, width for the factorized model).
         tile: side, in latent positions, of the square tiles the latent is coded in (one string each, in
             raster order); an image whose latent fits in one tile has a single string.
+        adapter: the decoder-side adapter decoding needs (a version-4 stream), or None.
     """
 
     model_id: str
@@ -79,10 +103,17 @@ class Header:
     mode: str
     latent_shape: tuple[int, ...]
     tile: int
+    adapter: AdapterRef | None = None
+
+    @property
+    def version(self) -> int:
+        """The format version a stream of this header is written in."""
+        return FORMAT_VERSION if self.adapter is None else ADAPTER_FORMAT_VERSION
 
     def to_dict(self) -> dict:
+        adapter = {} if self.adapter is None else {"adapter": vars(self.adapter).copy()}
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": self.version,
             "model_id": self.model_id,
             "quality": self.quality,
             "width": self.width,
@@ -90,15 +121,27 @@ class Header:
             "mode": self.mode,
             "latent_shape": list(self.latent_shape),
             "tile": self.tile,
+            **adapter,
         }
 
 
-def field_offsets(model_id_length: int, latent_rank: int) -> dict[str, int]:
-    """Byte offset of each header field of a version-3 stream (the table in this module's docstring), for
-    tools that edit streams in place (the fuzzing harness, tests)."""
+def field_offsets(model_id_length: int, latent_rank: int, adapter_name_length: int | None = None) -> dict[str, int]:
+    """Byte offset of each header field of a version-3 stream (the table in this module's docstring), or of a
+    version-4 one given its adapter's name length, for tools that edit streams in place (the fuzzing harness,
+    tests)."""
     n, k = model_id_length, latent_rank
-    return {"version": 4, "id_len": 5, "model_id": 6, "quality": 6 + n, "width": 8 + n, "height": 12 + n,
-            "mode": 16 + n, "ndim": 17 + n, "shape": 18 + n, "tile": 18 + n + 4 * k, "count": 20 + n + 4 * k}  # fmt: skip
+    offsets = {"version": 4, "id_len": 5, "model_id": 6, "quality": 6 + n, "width": 8 + n, "height": 12 + n,
+               "mode": 16 + n, "ndim": 17 + n, "shape": 18 + n, "tile": 18 + n + 4 * k,
+               "count": 20 + n + 4 * k}  # fmt: skip
+    if adapter_name_length is not None:
+        a = adapter_name_length
+        offsets.update(adapter_len=20 + n + 4 * k, adapter_name=21 + n + 4 * k, adapter_sha256=21 + n + 4 * k + a,
+                       count=21 + n + 4 * k + a + SHA256_BYTES)  # fmt: skip
+    return offsets
+
+
+def _printable_ascii(raw: bytes) -> bool:
+    return raw.isascii() and raw.decode("ascii").isprintable()
 
 
 def _check_header(header: Header) -> None:
@@ -116,6 +159,14 @@ def _check_header(header: Header) -> None:
         raise ValueError(f"latent shape must have 1..{MAX_LATENT_DIMS} dimensions")
     if not MIN_TILE <= header.tile <= MAX_TILE:
         raise ValueError(f"tile side must be {MIN_TILE}..{MAX_TILE}, got {header.tile}")
+    if header.adapter is not None:
+        name, digest = header.adapter.name, header.adapter.sha256
+        if not 1 <= len(name) <= MAX_ADAPTER_NAME_LENGTH or not _printable_ascii(name.encode("utf-8")):
+            raise ValueError(
+                f"adapter name must be 1..{MAX_ADAPTER_NAME_LENGTH} printable ASCII characters, got {name!r}"
+            )
+        if len(digest) != 2 * SHA256_BYTES or digest.strip("0123456789abcdef"):
+            raise ValueError(f"adapter sha256 must be {2 * SHA256_BYTES} lowercase hex digits, got {digest!r}")
 
 
 def pack(header: Header, strings: list[bytes]) -> bytes:
@@ -136,13 +187,17 @@ def write_unchecked(header: Header, strings: list[bytes]) -> bytes:
     model_id = header.model_id.encode("ascii")
     parts = [
         MAGIC,
-        struct.pack(">BB", FORMAT_VERSION, len(model_id)),
+        struct.pack(">BB", header.version, len(model_id)),
         model_id,
         struct.pack(">H", round(header.quality * QUALITY_STEPS)),
         struct.pack(">IIBB", header.width, header.height, MODE_CODES[header.mode], len(header.latent_shape)),
         struct.pack(f">{len(header.latent_shape)}I", *header.latent_shape),
-        struct.pack(">HI", header.tile, len(strings)),
+        struct.pack(">H", header.tile),
     ]
+    if header.adapter is not None:
+        name = header.adapter.name.encode("ascii")
+        parts += [struct.pack(">B", len(name)), name, bytes.fromhex(header.adapter.sha256)]
+    parts.append(struct.pack(">I", len(strings)))
     for s in strings:
         parts += [struct.pack(">I", len(s)), bytes(s)]
     return seal(b"".join(parts))
@@ -199,7 +254,7 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
     if not 1 <= id_len <= MAX_MODEL_ID_LENGTH:
         raise CorruptStreamError(f"invalid model id length {id_len}")
     raw_id = reader.take(id_len, "model id")
-    if not raw_id.isascii() or not raw_id.decode("ascii").isprintable():
+    if not _printable_ascii(raw_id):
         raise CorruptStreamError("model id is not printable ASCII")
     quality_format, scale = QUALITY_FIELDS[version]
     (quality_units,) = reader.unpack(quality_format, "quality")
@@ -217,9 +272,21 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
     (tile,) = reader.unpack(">H", "tile side")
     if not MIN_TILE <= tile <= MAX_TILE:
         raise CorruptStreamError(f"invalid tile side {tile} ({MIN_TILE}..{MAX_TILE})")
+    adapter = _read_adapter(reader) if version == ADAPTER_FORMAT_VERSION else None
     mode = MODES_BY_CODE[mode_code]
-    header = Header(raw_id.decode("ascii"), quality, width, height, mode, tuple(latent_shape), tile)
+    header = Header(raw_id.decode("ascii"), quality, width, height, mode, tuple(latent_shape), tile, adapter)
     return header, reader
+
+
+def _read_adapter(reader: _Reader) -> AdapterRef:
+    """The adapter field of a version-4 stream."""
+    (name_len,) = reader.unpack(">B", "adapter name length")
+    if not 1 <= name_len <= MAX_ADAPTER_NAME_LENGTH:
+        raise CorruptStreamError(f"invalid adapter name length {name_len}")
+    raw_name = reader.take(name_len, "adapter name")
+    if not _printable_ascii(raw_name):
+        raise CorruptStreamError("adapter name is not printable ASCII")
+    return AdapterRef(raw_name.decode("ascii"), reader.take(SHA256_BYTES, "adapter sha256").hex())
 
 
 def unpack(data: bytes) -> tuple[Header, list[bytes]]:

@@ -28,3 +28,8 @@ class CheckpointError(AECodecError):
 
 class ImageInputError(AECodecError):
     """An input image cannot be read or has a layout aecodec does not handle."""
+
+
+class AdapterError(AECodecError):
+    """An adapter file is missing, damaged or made for another model, or a stream needs another adapter (or
+    none) than the one given."""

@@ -24,7 +24,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import container, zoo
 from .config import MAX_QUALITY, MIN_QUALITY, exact_quality
-from .errors import AECodecError, UnknownModelError
+from .errors import AdapterError, AECodecError, UnknownModelError
 
 FORMAT = "AEC"
 EXTENSION = ".aec"
@@ -96,6 +96,8 @@ class AecImageFile(ImageFile.ImageFile):
                 image = _loaded_codec(self.header.model_id, self.header.quality).decompress(data, max_pixels=None)
             except UnknownModelError as exc:  # a sound file of a model this version lacks (e.g. retired)
                 raise OSError(f"cannot decode {self.filename or 'the .aec file'}: {exc}") from exc
+            except AdapterError as exc:  # not broken: it needs an adapter file (aecodec.decompress(adapter=...))
+                raise OSError(str(exc)) from exc
             except AECodecError as exc:
                 raise OSError(f"broken .aec file: {exc}") from exc
             self._decoded = True

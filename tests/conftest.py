@@ -46,6 +46,23 @@ def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized", prese
     return folder
 
 
+def make_vr_zoo(folder: Path) -> Path:
+    """A tiny seeded variable-rate model (perturbed, so its scales spread over the tables) in a MANIFEST of
+    its own, under an alias as shipped models are (``tiny-vr`` -> ``tiny-vr1``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(5)
+    model = build_model(preset("variable-rate-tiny"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.endswith("quantiles"):
+                p.add_(0.1 * torch.randn_like(p))
+    info = export_final(model, folder / "tiny-vr.pt", {"steps": 0})
+    entry = {"file": "tiny-vr.pt", "sha256": info["sha256"], "config": model.config.to_dict()}
+    manifest = {"format": 1, "models": {"tiny-vr1": {"variable_rate": entry}}, "aliases": {"tiny-vr": "tiny-vr1"}}
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory) -> Path:
     """Both families, qualities 1 and 2: the default family (hyperprior) and the factorized one."""
@@ -96,6 +113,33 @@ def photo_dir(tmp_path_factory) -> Path:
     for i in range(6):
         Image.fromarray(natural_like(72, 64, seed=i), "RGB").save(folder / f"p{i}.png")
     return folder
+
+
+def training_modules_after(commands: list[list[str]], cwd: Path, checkpoints: Path) -> list[str]:
+    """Run `aecodec` commands in a fresh process (each must succeed) and return the aecodec.training modules it
+    imported: coding must import none."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from aecodec.cli.main import main
+        for args in {commands!r}:
+            try:
+                main(args)
+            except SystemExit as exc:
+                assert not exc.code, exc.code
+        print(sorted(m for m in sys.modules if m.startswith("aecodec.training")))
+        """
+    )
+    env = {**os.environ, "AECODEC_CHECKPOINTS": str(checkpoints)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
 
 
 def read_log(path) -> list[dict]:

@@ -159,6 +159,21 @@ def test_bd_rate_of_known_curves():
     assert flat == pytest.approx(0, abs=1e-6)
 
 
+def test_bd_rate_is_the_bjontegaard_packages_pchip_figure():
+    import bjontegaard
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        rate = sorted(rng.uniform(0.05, 2.0, 4))
+        psnr = sorted(rng.uniform(25.0, 38.0, 4))
+        other = sorted(r * rng.uniform(0.6, 1.4) for r in rate)
+        shifted = sorted(p + rng.uniform(-1.0, 1.0) for p in psnr)
+        ours = report.bd_rate_percent((rate, psnr), (other, shifted))
+        theirs = bjontegaard.bd_rate(rate, psnr, other, shifted, method="pchip", require_matching_points=False,
+                                     min_overlap=0.0)  # fmt: skip
+        assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-9)
+
+
 def test_bd_rate_over_a_fixed_window():
     rate = [0.25, 0.5, 1.0, 2.0]
     psnr = [28.0, 31.0, 34.0, 37.0]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import replace
 
 import pytest
 
 from aecodec import container
-from aecodec.container import Header
+from aecodec.container import AdapterRef, Header
 from aecodec.errors import CorruptStreamError, UnsupportedVersionError
 
 HEADER = Header("factorized", 3, 37, 23, "RGB", (2, 3), 64)
@@ -60,8 +61,8 @@ def test_wrong_magic_says_so(stream):
 
 def test_future_version_says_so(stream):
     future = bytearray(stream)
-    future[4] = container.FORMAT_VERSION + 1
-    with pytest.raises(UnsupportedVersionError, match=f"version {container.FORMAT_VERSION + 1}"):
+    future[4] = max(container.QUALITY_FIELDS) + 1
+    with pytest.raises(UnsupportedVersionError, match=f"version {max(container.QUALITY_FIELDS) + 1}"):
         container.unpack(bytes(future))
 
 
@@ -121,8 +122,56 @@ def test_pack_refuses_invalid_headers(header):
 
 
 def test_the_longest_header_fits_in_max_header_bytes():
-    longest = Header("m" * container.MAX_MODEL_ID_LENGTH, 1, 16, 16, "RGB", (1,) * container.MAX_LATENT_DIMS, 8)
+    adapter = AdapterRef("a" * container.MAX_ADAPTER_NAME_LENGTH, "0" * 64)
+    longest = Header("m" * container.MAX_MODEL_ID_LENGTH, 1, 16, 16, "RGB", (1,) * container.MAX_LATENT_DIMS, 8,
+                     adapter)  # fmt: skip
     data = container.pack(longest, [b"x"])
     assert container.peek_header(data[: container.MAX_HEADER_BYTES]) == longest
     with pytest.raises(CorruptStreamError):
         container.peek_header(data[: container.MAX_HEADER_BYTES - 1])
+
+
+ADAPTED = Header("hyperprior-vr2", 3.5, 40, 30, "RGB", (4, 4), 64, AdapterRef("charts", "ab" * 32))
+
+
+def test_a_stream_with_an_adapter_is_version_4_and_round_trips():
+    data = container.pack(ADAPTED, STRINGS)
+    assert data[4] == container.ADAPTER_FORMAT_VERSION
+    assert container.unpack(data) == (ADAPTED, STRINGS)
+    assert container.peek_header(data).adapter == AdapterRef("charts", "ab" * 32)
+    assert ADAPTED.to_dict()["adapter"] == {"name": "charts", "sha256": "ab" * 32}
+    at = container.field_offsets(len(ADAPTED.model_id), 2, len("charts"))
+    assert data[at["adapter_name"] : at["adapter_sha256"]] == b"charts"
+    assert struct.unpack(">I", data[at["count"] : at["count"] + 4])[0] == len(STRINGS)
+    # without an adapter the same header is written as version 3, which readers before adapters read
+    plain = container.pack(replace(ADAPTED, adapter=None), STRINGS)
+    assert plain[4] == container.FORMAT_VERSION == 3
+    assert len(data) == len(plain) + 1 + len("charts") + 32
+
+
+def test_every_damage_to_a_version_4_stream_is_caught():
+    data = container.pack(ADAPTED, STRINGS)
+    for i in range(len(data)):
+        damaged = bytearray(data)
+        damaged[i] ^= 0x5A
+        with pytest.raises(CorruptStreamError):
+            container.unpack(bytes(damaged))
+    for n in range(len(data)):
+        with pytest.raises(CorruptStreamError):
+            container.unpack(data[:n])
+
+
+@pytest.mark.parametrize("name_len, message", [(0, "adapter name length 0"), (65, "adapter name length 65")])
+def test_a_bad_adapter_name_length_says_so(name_len, message):
+    data = bytearray(container.pack(ADAPTED, STRINGS))
+    data[container.field_offsets(len(ADAPTED.model_id), 2, len("charts"))["adapter_len"]] = name_len
+    with pytest.raises(CorruptStreamError, match=message):
+        container.peek_header(container.seal(bytes(data[:-4])))
+
+
+@pytest.mark.parametrize("adapter", [AdapterRef("", "ab" * 32), AdapterRef("caf\u00e9", "ab" * 32),
+                                     AdapterRef("x" * 65, "ab" * 32), AdapterRef("charts", "AB" * 32),
+                                     AdapterRef("charts", "ab" * 31)])  # fmt: skip
+def test_pack_refuses_invalid_adapter_fields(adapter):
+    with pytest.raises(ValueError, match="adapter"):
+        container.pack(replace(ADAPTED, adapter=adapter), STRINGS)

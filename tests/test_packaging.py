@@ -18,7 +18,7 @@ from aecodec import zoo
 from aecodec.config import FAMILIES
 from aecodec.models import MODEL_CLASSES
 
-from conftest import REPO, natural_like
+from conftest import REPO, natural_like, training_modules_after
 
 
 #: What a wheel is built from (pyproject.toml names the packages); built from a copy, so that setuptools'
@@ -93,23 +93,8 @@ def test_encode_imports_no_training_code(use_tiny_zoo, tmp_path):
     from PIL import Image
 
     Image.fromarray(natural_like(40, 30), "RGB").save(tmp_path / "a.png")
-    code = textwrap.dedent(
-        """
-        import sys
-        from aecodec.cli.main import main
-        for args in (["encode", "a.png", "-q", "1"], ["decode", "a.aec", "-o", "b.png"]):
-            try:
-                main(args)
-            except SystemExit as exc:
-                assert not exc.code, exc.code
-        print(sorted(m for m in sys.modules if m.startswith("aecodec.training")))
-        """
-    )
-    env = {**os.environ, "AECODEC_CHECKPOINTS": str(use_tiny_zoo)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    commands = [["encode", "a.png", "-q", "1"], ["decode", "a.aec", "-o", "b.png"]]
+    assert training_modules_after(commands, tmp_path, use_tiny_zoo) == []
 
 
 def test_every_family_of_the_config_has_a_model_class():

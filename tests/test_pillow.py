@@ -46,7 +46,7 @@ def test_open_reads_the_header_only(aec_file):
     assert (im.format, im.size, im.mode) == ("AEC", (40, 24), "RGB")
     assert im.info["model"] == "factorized" and im.info["quality"] == 1
     assert im.info["bpp"] == pytest.approx(8 * len(big) / (40 * 24))
-    assert fp.bytes_read < 200
+    assert fp.bytes_read < 300  # the longest header (one with an adapter field) and Pillow's prefix check
     fp = CountingReader(data)
     with Image.open(fp) as im:
         im.load()

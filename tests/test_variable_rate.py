@@ -23,29 +23,15 @@ from aecodec.metrics import psnr_db
 from aecodec.models import build_model
 from aecodec.models.integer_net import GAIN_BITS
 from aecodec.models.variable_rate import integer_root
-from aecodec.training.export import export_final
 
-from conftest import KODAK, REPO, natural_like
+from conftest import KODAK, REPO, make_vr_zoo, natural_like
 
 FRACTIONAL = [q / 2 for q in range(3, 17) if q % 2] + [7.75]  # 1.5, 2.5, ..., 7.5 and one finer step
 
 
 @pytest.fixture(scope="module")
 def vr_zoo(tmp_path_factory):
-    """A tiny seeded variable-rate model (perturbed, so its scales spread over the tables) in a MANIFEST of
-    its own, under an alias as shipped models are."""
-    folder = tmp_path_factory.mktemp("vr-zoo")
-    torch.manual_seed(5)
-    model = build_model(ModelConfig(family="variable-rate", N=8, M=8))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if not name.endswith("quantiles"):
-                p.add_(0.1 * torch.randn_like(p))
-    info = export_final(model, folder / "tiny-vr.pt", {"steps": 0})
-    entry = {"file": "tiny-vr.pt", "sha256": info["sha256"], "config": model.config.to_dict()}
-    manifest = {"format": 1, "models": {"tiny-vr1": {"variable_rate": entry}}, "aliases": {"tiny-vr": "tiny-vr1"}}
-    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
-    return folder
+    return make_vr_zoo(tmp_path_factory.mktemp("vr-zoo"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ The results equal the trained modules' to float rounding (the sums run in anothe
 decoded pixel by at most 1; the entropy coding (the latent's rounding, the hyperprior's CDF indexes, its
 integer hyper-synthesis) is untouched, so decoded latents stay bit-exact. Training and refinement
 (:mod:`aecodec.refine`, which needs gradients through g_s) keep the trained modules; these forms are copies of
-their weights, so a model changed after loading needs a new codec.
+their weights, taken when they are built: :meth:`InferenceTransforms.stale` says when g_a's or g_s's weights
+have changed since (an adapter merged in, an optimizer step, a loaded state dict), and ``ImageCodec.transforms``
+then builds them again from the weights as they are.
 """
 
 from __future__ import annotations
@@ -112,6 +114,13 @@ def fast_transform(transform: nn.Sequential) -> nn.Sequential:
     return nn.Sequential(*layers).eval().requires_grad_(False).to(memory_format=CHANNELS_LAST)
 
 
+def weights_stamp(model: nn.Module) -> tuple:
+    """Identity and in-place version counter of every tensor of ``model``'s g_a and g_s: any change of their
+    weights (``add_``, ``copy_``, an optimizer step, ``load_state_dict``, a parameter replaced) changes it."""
+    return tuple((id(t), t._version) for part in (model.g_a, model.g_s)
+                 for t in (*part.parameters(), *part.buffers()))  # fmt: skip
+
+
 class InferenceTransforms:
     """The analysis and synthesis a codec runs: the inference forms of the model's g_a and g_s where the model
     is one of the shipped families, else the model's own ``analysis`` and ``synthesis``. Same signatures and
@@ -122,18 +131,29 @@ class InferenceTransforms:
             with its final weights, on the device it will run on.
     """
 
-    def __init__(self, model: nn.Module, _forms: tuple[nn.Module, nn.Module] | None = None) -> None:
+    def __init__(self, model: nn.Module, _forms: tuple[nn.Module, nn.Module, tuple] | None = None) -> None:
         self._model, self.gain = model, None
         base = model
         if isinstance(model, AtQuality):
             base, self.gain = model.model, model.gain
+        self._base = base
         plain = isinstance(base, Autoencoder) and (type(base).analysis, type(base).synthesis) == (
             Autoencoder.analysis, Autoencoder.synthesis)  # fmt: skip
-        self.g_a, self.g_s = _forms or ((fast_transform(base.g_a), fast_transform(base.g_s)) if plain else (None, None))
+        if _forms is not None:
+            self.g_a, self.g_s, self._stamp = _forms
+        elif plain:
+            self._stamp = weights_stamp(base)  # before copying: a change while copying shows as stale
+            self.g_a, self.g_s = fast_transform(base.g_a), fast_transform(base.g_s)
+        else:
+            self.g_a, self.g_s, self._stamp = None, None, ()
 
     def at(self, model: AtQuality) -> "InferenceTransforms":
         """These transforms for the same variable-rate model at another quality (sharing g_a and g_s)."""
-        return InferenceTransforms(model, None if self.g_a is None else (self.g_a, self.g_s))
+        return InferenceTransforms(model, None if self.g_a is None else (self.g_a, self.g_s, self._stamp))
+
+    def stale(self) -> bool:
+        """Whether the model's g_a or g_s weights changed (in place or replaced) since these copies were made."""
+        return self.g_a is not None and weights_stamp(self._base) != self._stamp
 
     @torch.no_grad()
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
