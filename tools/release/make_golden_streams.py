@@ -37,6 +37,8 @@ STREAMS = {
     "hyperprior-vr2-q2.5-rgb": ("hyperprior-vr2", 2.5, "RGB", 72, 48, 64),
     "hyperprior-vr2-q7.25-rgba-tiled": ("hyperprior-vr2", 7.25, "RGBA", 300, 190, 8),
     "hyperprior-vr2-q4-l": ("hyperprior-vr2", 4, "L", 64, 40, 64),
+    "hyperprior-vr3-q3.5-rgb": ("hyperprior-vr3", 3.5, "RGB", 72, 48, 64),
+    "hyperprior-vr3-q6.75-rgba-tiled": ("hyperprior-vr3", 6.75, "RGBA", 300, 190, 8),
 }
 
 
