@@ -190,3 +190,18 @@ class ByteSize(click.ParamType):
             self.fail(f"size must be positive, got {value!r}", param, ctx)
         return size
 
+
+
+def _use_threads(ctx, param, threads: int) -> int:
+    import torch  # the CLI, not the library, sets the process-wide pool: a program embedding aecodec keeps its own
+
+    torch.set_num_threads(threads)
+    return threads
+
+
+#: ``--threads N`` of encode and decode: the CPU threads the transforms run on (torch's intra-op pool).
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="this machine's CPUs",
+    expose_value=False, callback=_use_threads,
+    help="CPU threads for the transforms (torch's thread pool); fewer leave cores to other work.",
+)  # fmt: skip

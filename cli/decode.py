@@ -24,6 +24,7 @@ from . import common
               help="The adapter file that files coded with a decoder-side adapter need (they name it); files "
                    "that need none decode without it.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@common.threads_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse files that declare a larger image (a decompression-bomb guard); 0: no limit.")  # fmt: skip

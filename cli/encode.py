@@ -38,6 +38,7 @@ from . import common
               help="An adapter file made by `aecodec adapt` (its model is the default --model). A decoder-side "
                    "adapter's files need it to decode.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@common.threads_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 def encode(images, output, out_dir, quality, target_bpp, target_size, model_id, adapter_path, refine_steps, device,
            force):  # fmt: skip

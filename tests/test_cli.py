@@ -162,3 +162,20 @@ def test_default_decode_limit_is_pillows_so_what_encodes_by_default_decodes(run,
     assert run("encode", photos[0], "-o", aec, "-q", 1).exit_code == 0
     refused = run("decode", aec, "-o", tmp_path / "a.png", "--max-pixels", 10)
     assert refused.exit_code == 1 and "pass --max-pixels" in refused.output
+
+
+def test_threads_sets_the_transforms_thread_pool_and_refuses_zero(run, photos, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        result = run("encode", photos[0], "-o", tmp_path / "a.aec", "-q", 1, "--threads", "1")
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        result = run("decode", tmp_path / "a.aec", "-o", tmp_path / "a.png", "--threads", "2")
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 2 and (tmp_path / "a.png").exists()
+    finally:
+        torch.set_num_threads(before)
+    result = run("decode", tmp_path / "a.aec", "-o", tmp_path / "b.png", "--threads", "0")
+    assert result.exit_code != 0 and "--threads" in result.output and not (tmp_path / "b.png").exists()
