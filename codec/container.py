@@ -250,12 +250,7 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
         raise UnsupportedVersionError(
             f"unsupported .aec format version {version} (this aecodec reads versions {readable})"
         )
-    (id_len,) = reader.unpack(">B", "model id length")
-    if not 1 <= id_len <= MAX_MODEL_ID_LENGTH:
-        raise CorruptStreamError(f"invalid model id length {id_len}")
-    raw_id = reader.take(id_len, "model id")
-    if not _printable_ascii(raw_id):
-        raise CorruptStreamError("model id is not printable ASCII")
+    model_id = _read_name(reader, "model id", MAX_MODEL_ID_LENGTH)
     quality_format, scale = QUALITY_FIELDS[version]
     (quality_units,) = reader.unpack(quality_format, "quality")
     if not MIN_QUALITY * scale <= quality_units <= MAX_QUALITY * scale:
@@ -274,19 +269,25 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
         raise CorruptStreamError(f"invalid tile side {tile} ({MIN_TILE}..{MAX_TILE})")
     adapter = _read_adapter(reader) if version == ADAPTER_FORMAT_VERSION else None
     mode = MODES_BY_CODE[mode_code]
-    header = Header(raw_id.decode("ascii"), quality, width, height, mode, tuple(latent_shape), tile, adapter)
+    header = Header(model_id, quality, width, height, mode, tuple(latent_shape), tile, adapter)
     return header, reader
 
 
 def _read_adapter(reader: _Reader) -> AdapterRef:
     """The adapter field of a version-4 stream."""
-    (name_len,) = reader.unpack(">B", "adapter name length")
-    if not 1 <= name_len <= MAX_ADAPTER_NAME_LENGTH:
-        raise CorruptStreamError(f"invalid adapter name length {name_len}")
-    raw_name = reader.take(name_len, "adapter name")
-    if not _printable_ascii(raw_name):
-        raise CorruptStreamError("adapter name is not printable ASCII")
-    return AdapterRef(raw_name.decode("ascii"), reader.take(SHA256_BYTES, "adapter sha256").hex())
+    name = _read_name(reader, "adapter name", MAX_ADAPTER_NAME_LENGTH)
+    return AdapterRef(name, reader.take(SHA256_BYTES, "adapter sha256").hex())
+
+
+def _read_name(reader: _Reader, what: str, max_length: int) -> str:
+    """A one-byte length, then that many printable ASCII bytes (the model id, an adapter's name)."""
+    (length,) = reader.unpack(">B", f"{what} length")
+    if not 1 <= length <= max_length:
+        raise CorruptStreamError(f"invalid {what} length {length}")
+    raw = reader.take(length, what)
+    if not _printable_ascii(raw):
+        raise CorruptStreamError(f"{what} is not printable ASCII")
+    return raw.decode("ascii")
 
 
 def unpack(data: bytes) -> tuple[Header, list[bytes]]:
