@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import rans_guard
+from .. import latent_coding, rans_guard
 from .._compressai import EntropyBottleneck, GaussianConditional
 from ..config import ModelConfig
 from ..tiling import Tile
@@ -45,6 +45,9 @@ class HyperSide:
 
     net: IntegerHyperSynthesis
     symbols: torch.Tensor  # (1, N, h/4, w/4), integer-valued
+    #: The tiles' strings leave out the elements at the scale table's floor (codec/latent_coding.py): every
+    #: stream written since format 4; False to read version 2-3 streams.
+    skip_floor: bool = True
 
 
 def _shifted_round(y: torch.Tensor, means: torch.Tensor | None) -> torch.Tensor:
@@ -160,11 +163,13 @@ class ScaleHyperprior(Autoencoder):
         symbols = torch.round(z - self.entropy_bottleneck._get_medians().detach())  # the coded values
         return [z_string], HyperSide(self.integer_hyper_synthesis(), symbols)
 
-    def decompress_side(self, strings: list[bytes], latent_shape: tuple[int, int]) -> HyperSide:
+    def decompress_side(
+        self, strings: list[bytes], latent_shape: tuple[int, int], skip_floor: bool = True
+    ) -> HyperSide:
         z_shape = (latent_shape[0] // 4, latent_shape[1] // 4)
         z_strings = rans_guard.safe_strings(strings, self.entropy_bottleneck, z_shape)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z_shape)
-        return HyperSide(self.integer_hyper_synthesis(), self._z_symbols(z_hat))
+        return HyperSide(self.integer_hyper_synthesis(), self._z_symbols(z_hat), skip_floor)
 
     def tile_parameters(self, side: HyperSide, tile: Tile) -> tuple[torch.Tensor, torch.Tensor | None]:
         """CDF indexes (1, M, *tile.shape) of one tile of y, and its means (None for a scale-only model)."""
@@ -183,12 +188,11 @@ class ScaleHyperprior(Autoencoder):
 
     def compress_latent(self, y: torch.Tensor, tile: Tile, side: HyperSide) -> bytes:
         indexes, means = self.tile_parameters(side, tile)
-        return self.gaussian_conditional.compress(y.contiguous(), indexes, means=means)[0]
+        return latent_coding.encode_tile(self.gaussian_conditional, y, indexes, means, side.skip_floor)
 
     def decompress_latent(self, string: bytes, tile: Tile, side: HyperSide) -> torch.Tensor:
         indexes, means = self.tile_parameters(side, tile)
-        strings = rans_guard.safe_gaussian_strings([string], self.gaussian_conditional, indexes)
-        return self.gaussian_conditional.decompress(strings, indexes, means=means)
+        return latent_coding.decode_tile(self.gaussian_conditional, string, indexes, means, side.skip_floor)
 
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)

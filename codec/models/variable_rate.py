@@ -143,8 +143,10 @@ class AtQuality(nn.Module):
         strings, side = self.model.compress_side(self._unscaled(y))  # z from the unscaled y
         return strings, HyperSide(self.net, side.symbols)
 
-    def decompress_side(self, strings: list[bytes], latent_shape: tuple[int, int]) -> HyperSide:
-        return HyperSide(self.net, self.model.decompress_side(strings, latent_shape).symbols)
+    def decompress_side(
+        self, strings: list[bytes], latent_shape: tuple[int, int], skip_floor: bool = True
+    ) -> HyperSide:
+        return HyperSide(self.net, self.model.decompress_side(strings, latent_shape).symbols, skip_floor)
 
     def tile_indexes(self, side: HyperSide, tile) -> torch.Tensor:
         return self.model.tile_indexes(side, tile)
