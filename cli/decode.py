@@ -11,6 +11,10 @@ from aecodec.config import DEFAULT_MAX_PIXELS  # light: imports no torch
 
 from . import common
 
+#: zlib level of decoded PNGs. Pillow's default, 6, took 14.6 s to write a 48-megapixel photo here, longer than
+#: decoding it; level 1 took 3.0 s for a file 8% larger.
+PNG_LEVEL = 1
+
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
@@ -28,7 +32,10 @@ from . import common
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse files that declare a larger image (a decompression-bomb guard); 0: no limit.")  # fmt: skip
-def decode(files, output, out_dir, image_format, adapter_path, device, force, max_pixels):
+@click.option("--png-level", type=click.IntRange(0, 9), default=PNG_LEVEL, show_default=True,
+              help="zlib level of PNG output: 1 writes about 5x faster than Pillow's default 6, for files about "
+                   "8% larger; 9 for the smallest.")  # fmt: skip
+def decode(files, output, out_dir, image_format, adapter_path, device, force, max_pixels, png_level):
     """Decompress .aec FILES into images (default: PNG beside each input).
 
     \b
@@ -37,7 +44,7 @@ def decode(files, output, out_dir, image_format, adapter_path, device, force, ma
       cat photo.aec | aecodec decode - -o - --format ppm | pnmtojpeg > photo.jpg
 
     Large images are decoded tile by tile, so memory stays bounded: a 48-megapixel photo decodes with the
-    defaults in about 1.7 GB. Every image that `aecodec encode` accepts by default decodes by default.
+    defaults in about 1.5 GB (26 s on 2 cores). Every image that `aecodec encode` accepts by default decodes by default.
     """
     from aecodec.adapter import read_adapter
     from aecodec.api import check_size, load_codec
@@ -70,7 +77,8 @@ def decode(files, output, out_dir, image_format, adapter_path, device, force, ma
             # Encoded in memory first: a format that cannot hold the mode (RGBA as PPM) fails before any byte
             # reaches standard output or the file.
             buffer = io.BytesIO()
-            image.save(buffer, format=fixed_format or ("PNG" if dst == common.STREAM else _format_for(dst)))
+            fmt = fixed_format or ("PNG" if dst == common.STREAM else _format_for(dst))
+            image.save(buffer, format=fmt, **({"compress_level": png_level} if fmt == "PNG" else {}))
             common.write_output(dst, buffer.getvalue())
             common.report(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}", bar, err=dst == common.STREAM)
         except (click.ClickException, *common.user_errors()) as exc:

@@ -10,8 +10,8 @@ picks the same CDFs as for the base model.
 The kinds (:data:`KINDS`):
 
 - ``encoder``: g_a and h_a only. A decoder needs nothing new: its streams are ordinary streams of the base model.
-- ``decoder``: g_s too. Its streams record the adapter's name and sha256 (format version 4), decoding them needs
-  this adapter, and any other (or none) is refused with an error naming the one they need.
+- ``decoder``: g_s too. Its streams record the adapter's name and sha256 (the header's adapter field); decoding
+  them needs this adapter, and any other (or none) is refused with an error naming the one they need.
 
 The file is a ``torch.save`` dict of tensors, strings and numbers (read with ``weights_only=True``, never
 unpickling arbitrary objects), zlib-compressed as checkpoints are (:func:`aecodec.checkpoint.safe_load`). It

@@ -336,7 +336,7 @@ class ImageCodec:
                 raise CorruptStreamError(str(exc)) from None
         # The synthesis of a tile needs its neighbours' latents: decode all tiles first (the latent is
         # 1/256 of the pixels), then reconstruct tile by tile straight into the 8-bit output.
-        side = self.model.decompress_side(strings[:n_side], header.latent_shape)
+        side = self.model.decompress_side(strings[:n_side], header.latent_shape, skip_floor=header.skips_floor)
         y_hat = None
         for t, string in zip(tiles, strings[n_side:]):
             y_tile = self.model.decompress_latent(string, t, side)

@@ -4,7 +4,7 @@ Layout (all integers big-endian; see docs/format.md)::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
-    4       1     format version (3; 4 for a stream that needs an adapter to decode)
+    4       1     format version (5)
     5       1     n = length of the model id
     6       n     model id, ASCII (e.g. b"hyperprior")
     6+n     2     quality * 64 (u16: 64..512; a ladder model's are whole levels, 64 * 1..8)
@@ -14,14 +14,18 @@ Layout (all integers big-endian; see docs/format.md)::
     17+n    1     k = number of latent dimensions
     18+n    4k    latent shape (u32 each)
     18+n+4k 2     t = tile side in latent positions (u16): the latent is coded tile by tile
-    (version 4 only) 1 + a + 32: a = length of the adapter's name, its name (ASCII), its sha256 (32 bytes)
+    20+n+4k 1     a = length of the decoder-side adapter's name (0: the stream needs none)
+    ...     a+32  (a > 0 only) the adapter's name (ASCII), its sha256 (32 bytes)
     ...     4     s = number of strings (u32)
     ...           s times: u32 length, then that many bytes
     end-4   4     CRC32 of every byte before it
 
-Version 2 (aecodec 0.1) differs in one field: the quality is one byte, the whole level. Version 4 adds the
-adapter field after the tile side: the decoder-side adapter (:mod:`aecodec.adapter`) a stream needs, by name and
-sha256. A stream without one is written as version 3, so earlier readers read it. All three are read.
+Since version 5 a hyperprior's tile strings leave out the latent elements whose scale sits at the table's floor
+(:mod:`aecodec.latent_coding`), and the adapter field is always there. Earlier versions, all still read:
+
+* version 2 (aecodec 0.1): the quality is one byte, the whole level; no adapter field;
+* version 3: no adapter field;
+* version 4: the adapter field, written only for a stream that needs an adapter (a > 0).
 
 ``unpack`` checks every field, every length and the checksum before any byte reaches the entropy decoder,
 and raises :class:`CorruptStreamError` (or :class:`UnsupportedVersionError`) saying what is wrong.
@@ -37,12 +41,14 @@ from .config import MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality
 from .errors import CorruptStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
-#: The version of every stream that needs no adapter to decode.
-FORMAT_VERSION = 3
-#: The version of a stream coded with a decoder-side adapter: version 3 plus the adapter field.
+#: The version this aecodec writes.
+FORMAT_VERSION = 5
+#: The version that introduced the adapter field (written then only for streams that need an adapter).
 ADAPTER_FORMAT_VERSION = 4
+#: The first version whose tile strings skip the latent elements at the scale table's floor.
+FLOOR_SKIPPING_VERSION = 5
 #: Versions this aecodec reads, and the struct of each one's quality field (in units of 1 / its scale).
-QUALITY_FIELDS = {2: (">B", 1), 3: (">H", QUALITY_STEPS), 4: (">H", QUALITY_STEPS)}
+QUALITY_FIELDS = {2: (">B", 1), 3: (">H", QUALITY_STEPS), 4: (">H", QUALITY_STEPS), 5: (">H", QUALITY_STEPS)}
 
 MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
@@ -93,7 +99,8 @@ class Header:
         latent_shape: shape of the coded latent (height, width for the factorized model).
         tile: side, in latent positions, of the square tiles the latent is coded in (one string each, in
             raster order); an image whose latent fits in one tile has a single string.
-        adapter: the decoder-side adapter decoding needs (a version-4 stream), or None.
+        adapter: the decoder-side adapter decoding needs, or None.
+        version: the format version the stream is (to be) written in; a read header keeps its stream's.
     """
 
     model_id: str
@@ -104,11 +111,17 @@ class Header:
     latent_shape: tuple[int, ...]
     tile: int
     adapter: AdapterRef | None = None
+    version: int = FORMAT_VERSION
 
     @property
-    def version(self) -> int:
-        """The format version a stream of this header is written in."""
-        return FORMAT_VERSION if self.adapter is None else ADAPTER_FORMAT_VERSION
+    def skips_floor(self) -> bool:
+        """Whether the tile strings leave out the latent elements at the scale table's floor."""
+        return self.version >= FLOOR_SKIPPING_VERSION
+
+    @property
+    def has_adapter_field(self) -> bool:
+        """Whether the layout holds the adapter field (always since version 5; in version 4, with an adapter)."""
+        return self.version > ADAPTER_FORMAT_VERSION or (self.version == ADAPTER_FORMAT_VERSION and self.adapter)
 
     def to_dict(self) -> dict:
         adapter = {} if self.adapter is None else {"adapter": vars(self.adapter).copy()}
@@ -125,17 +138,16 @@ class Header:
         }
 
 
-def field_offsets(model_id_length: int, latent_rank: int, adapter_name_length: int | None = None) -> dict[str, int]:
-    """Byte offset of each header field of a version-3 stream (the table in this module's docstring), or of a
-    version-4 one given its adapter's name length, for tools that edit streams in place (the fuzzing harness,
-    tests)."""
-    n, k = model_id_length, latent_rank
+def field_offsets(model_id_length: int, latent_rank: int, adapter_name_length: int = 0) -> dict[str, int]:
+    """Byte offset of each header field of a stream of the current version (the table in this module's
+    docstring) given its adapter's name length (0: none), for tools that edit streams in place (the fuzzing
+    harness, tests)."""
+    n, k, a = model_id_length, latent_rank, adapter_name_length
     offsets = {"version": 4, "id_len": 5, "model_id": 6, "quality": 6 + n, "width": 8 + n, "height": 12 + n,
                "mode": 16 + n, "ndim": 17 + n, "shape": 18 + n, "tile": 18 + n + 4 * k,
-               "count": 20 + n + 4 * k}  # fmt: skip
-    if adapter_name_length is not None:
-        a = adapter_name_length
-        offsets.update(adapter_len=20 + n + 4 * k, adapter_name=21 + n + 4 * k, adapter_sha256=21 + n + 4 * k + a,
+               "adapter_len": 20 + n + 4 * k, "count": 21 + n + 4 * k}  # fmt: skip
+    if a:
+        offsets.update(adapter_name=21 + n + 4 * k, adapter_sha256=21 + n + 4 * k + a,
                        count=21 + n + 4 * k + a + SHA256_BYTES)  # fmt: skip
     return offsets
 
@@ -159,6 +171,8 @@ def _check_header(header: Header) -> None:
         raise ValueError(f"latent shape must have 1..{MAX_LATENT_DIMS} dimensions")
     if not MIN_TILE <= header.tile <= MAX_TILE:
         raise ValueError(f"tile side must be {MIN_TILE}..{MAX_TILE}, got {header.tile}")
+    if header.version != FORMAT_VERSION:  # an older layout would not say how its strings were coded
+        raise ValueError(f"this aecodec writes format version {FORMAT_VERSION} only, got {header.version}")
     if header.adapter is not None:
         name, digest = header.adapter.name, header.adapter.sha256
         if not 1 <= len(name) <= MAX_ADAPTER_NAME_LENGTH or not _printable_ascii(name.encode("utf-8")):
@@ -194,9 +208,11 @@ def write_unchecked(header: Header, strings: list[bytes]) -> bytes:
         struct.pack(f">{len(header.latent_shape)}I", *header.latent_shape),
         struct.pack(">H", header.tile),
     ]
-    if header.adapter is not None:
-        name = header.adapter.name.encode("ascii")
-        parts += [struct.pack(">B", len(name)), name, bytes.fromhex(header.adapter.sha256)]
+    if header.has_adapter_field:
+        name = b"" if header.adapter is None else header.adapter.name.encode("ascii")
+        parts.append(struct.pack(">B", len(name)))
+        if name:
+            parts += [name, bytes.fromhex(header.adapter.sha256)]
     parts.append(struct.pack(">I", len(strings)))
     for s in strings:
         parts += [struct.pack(">I", len(s)), bytes(s)]
@@ -267,22 +283,25 @@ def _read_header(data: bytes) -> tuple[Header, _Reader]:
     (tile,) = reader.unpack(">H", "tile side")
     if not MIN_TILE <= tile <= MAX_TILE:
         raise CorruptStreamError(f"invalid tile side {tile} ({MIN_TILE}..{MAX_TILE})")
-    adapter = _read_adapter(reader) if version == ADAPTER_FORMAT_VERSION else None
+    adapter = _read_adapter(reader, version)
     mode = MODES_BY_CODE[mode_code]
-    header = Header(model_id, quality, width, height, mode, tuple(latent_shape), tile, adapter)
+    header = Header(model_id, quality, width, height, mode, tuple(latent_shape), tile, adapter, version)
     return header, reader
 
 
-def _read_adapter(reader: _Reader) -> AdapterRef:
-    """The adapter field of a version-4 stream."""
-    name = _read_name(reader, "adapter name", MAX_ADAPTER_NAME_LENGTH)
-    return AdapterRef(name, reader.take(SHA256_BYTES, "adapter sha256").hex())
+def _read_adapter(reader: _Reader, version: int) -> AdapterRef | None:
+    """The adapter field, if the version has one: in version 4 always a name (only streams that need an adapter
+    had the field); since version 5 a name of length 0 says the stream needs none."""
+    if version < ADAPTER_FORMAT_VERSION:
+        return None
+    name = _read_name(reader, "adapter name", MAX_ADAPTER_NAME_LENGTH, empty_ok=version > ADAPTER_FORMAT_VERSION)
+    return AdapterRef(name, reader.take(SHA256_BYTES, "adapter sha256").hex()) if name else None
 
 
-def _read_name(reader: _Reader, what: str, max_length: int) -> str:
+def _read_name(reader: _Reader, what: str, max_length: int, empty_ok: bool = False) -> str:
     """A one-byte length, then that many printable ASCII bytes (the model id, an adapter's name)."""
     (length,) = reader.unpack(">B", f"{what} length")
-    if not 1 <= length <= max_length:
+    if not (0 if empty_ok else 1) <= length <= max_length:
         raise CorruptStreamError(f"invalid {what} length {length}")
     raw = reader.take(length, what)
     if not _printable_ascii(raw):

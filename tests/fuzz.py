@@ -64,7 +64,7 @@ class Layout:
 def layout(data: bytes) -> Layout:
     """Field offsets of a valid stream (raises CorruptStreamError on an invalid one)."""
     header, strings = container.unpack(data)
-    adapter_name = len(header.adapter.name) if header.adapter is not None else None  # version 4: the adapter field
+    adapter_name = len(header.adapter.name) if header.adapter is not None else 0
     at = container.field_offsets(len(header.model_id), len(header.latent_shape), adapter_name)
     pos, found = at["count"] + 4, []
     for s in strings:

@@ -179,3 +179,18 @@ def test_threads_sets_the_transforms_thread_pool_and_refuses_zero(run, photos, t
         torch.set_num_threads(before)
     result = run("decode", tmp_path / "a.aec", "-o", tmp_path / "b.png", "--threads", "0")
     assert result.exit_code != 0 and "--threads" in result.output and not (tmp_path / "b.png").exists()
+
+
+def test_png_level_sets_the_zlib_level_of_png_output_only(run, photos, tmp_path):
+    assert run("encode", photos[0], "-o", tmp_path / "a.aec", "-q", 1).exit_code == 0
+    sizes = {}
+    for level in (0, 9):
+        result = run("decode", tmp_path / "a.aec", "-o", tmp_path / f"{level}.png", "--png-level", level)
+        assert result.exit_code == 0, result.output
+        sizes[level] = (tmp_path / f"{level}.png").stat().st_size
+    assert sizes[0] > sizes[9]  # level 0 stores the pixels uncompressed
+    same = [np.asarray(Image.open(tmp_path / f"{level}.png")) for level in (0, 9)]
+    assert np.array_equal(*same)
+    assert run("decode", tmp_path / "a.aec", "-o", tmp_path / "a.bmp", "--png-level", 0).exit_code == 0
+    bad = run("decode", tmp_path / "a.aec", "-o", tmp_path / "b.png", "--png-level", 10)
+    assert bad.exit_code != 0 and "--png-level" in bad.output and not (tmp_path / "b.png").exists()

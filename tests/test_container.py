@@ -80,6 +80,7 @@ def _with_field(stream: bytes, offset: int, raw: bytes) -> bytes:
 
 
 TILE_AT = container.field_offsets(len("factorized"), 2)["tile"]
+COUNT_AT = container.field_offsets(len("factorized"), 2)["count"]
 
 
 @pytest.mark.parametrize("tile", [0, container.MIN_TILE - 1, container.MAX_TILE + 1, 65535])
@@ -92,7 +93,7 @@ def test_tile_side_out_of_range_is_caught(stream, tile):
 @pytest.mark.parametrize("count", [0, 3, 1 << 20, (1 << 32) - 1])
 def test_string_count_the_stream_cannot_hold_is_caught(stream, count):
     with pytest.raises(CorruptStreamError, match="string count|truncated"):
-        container.unpack(_with_field(stream, TILE_AT + 2, struct.pack(">I", count)))
+        container.unpack(_with_field(stream, COUNT_AT, struct.pack(">I", count)))
 
 
 def test_length_pointing_past_the_end_is_caught():
@@ -134,22 +135,24 @@ def test_the_longest_header_fits_in_max_header_bytes():
 ADAPTED = Header("hyperprior-vr2", 3.5, 40, 30, "RGB", (4, 4), 64, AdapterRef("charts", "ab" * 32))
 
 
-def test_a_stream_with_an_adapter_is_version_4_and_round_trips():
+def test_a_stream_with_an_adapter_names_it_and_round_trips():
     data = container.pack(ADAPTED, STRINGS)
-    assert data[4] == container.ADAPTER_FORMAT_VERSION
+    assert data[4] == container.FORMAT_VERSION == 5
     assert container.unpack(data) == (ADAPTED, STRINGS)
     assert container.peek_header(data).adapter == AdapterRef("charts", "ab" * 32)
     assert ADAPTED.to_dict()["adapter"] == {"name": "charts", "sha256": "ab" * 32}
     at = container.field_offsets(len(ADAPTED.model_id), 2, len("charts"))
     assert data[at["adapter_name"] : at["adapter_sha256"]] == b"charts"
     assert struct.unpack(">I", data[at["count"] : at["count"] + 4])[0] == len(STRINGS)
-    # without an adapter the same header is written as version 3, which readers before adapters read
+    # without an adapter the field is one byte, a name of length 0
     plain = container.pack(replace(ADAPTED, adapter=None), STRINGS)
-    assert plain[4] == container.FORMAT_VERSION == 3
-    assert len(data) == len(plain) + 1 + len("charts") + 32
+    assert plain[4] == container.FORMAT_VERSION
+    assert plain[container.field_offsets(len(ADAPTED.model_id), 2)["adapter_len"]] == 0
+    assert container.unpack(plain) == (replace(ADAPTED, adapter=None), STRINGS)
+    assert len(data) == len(plain) + len("charts") + 32
 
 
-def test_every_damage_to_a_version_4_stream_is_caught():
+def test_every_damage_to_a_stream_with_an_adapter_is_caught():
     data = container.pack(ADAPTED, STRINGS)
     for i in range(len(data)):
         damaged = bytearray(data)
@@ -161,12 +164,26 @@ def test_every_damage_to_a_version_4_stream_is_caught():
             container.unpack(data[:n])
 
 
-@pytest.mark.parametrize("name_len, message", [(0, "adapter name length 0"), (65, "adapter name length 65")])
-def test_a_bad_adapter_name_length_says_so(name_len, message):
+def test_a_bad_adapter_name_length_says_so():
     data = bytearray(container.pack(ADAPTED, STRINGS))
-    data[container.field_offsets(len(ADAPTED.model_id), 2, len("charts"))["adapter_len"]] = name_len
-    with pytest.raises(CorruptStreamError, match=message):
+    at = container.field_offsets(len(ADAPTED.model_id), 2, len("charts"))["adapter_len"]
+    data[at] = 65
+    with pytest.raises(CorruptStreamError, match="adapter name length 65"):
         container.peek_header(container.seal(bytes(data[:-4])))
+    data[at] = 0  # a valid header that needs no adapter, followed by bytes that are no string count
+    with pytest.raises(CorruptStreamError, match="string count|truncated"):
+        container.unpack(container.seal(bytes(data[:-4])))
+
+
+def test_streams_of_versions_3_and_4_keep_their_layout_and_version():
+    """Version 3 had no adapter field; version 4 had it only with an adapter: both read as before."""
+    for version, header in [(3, replace(ADAPTED, adapter=None)), (4, ADAPTED)]:
+        old = replace(header, version=version)
+        read, strings = container.unpack(container.write_unchecked(old, STRINGS))
+        assert (read, strings) == (old, STRINGS) and not read.skips_floor
+    assert Header("m", 1, 1, 1, "RGB", (1, 1), 64).skips_floor
+    with pytest.raises(ValueError, match="writes format version 5 only"):
+        container.pack(replace(ADAPTED, version=4), STRINGS)
 
 
 @pytest.mark.parametrize("adapter", [AdapterRef("", "ab" * 32), AdapterRef("caf\u00e9", "ab" * 32),

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import aecodec
-from aecodec import zoo
+from aecodec import container, zoo
 from aecodec.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
@@ -33,6 +33,7 @@ def test_golden_stream_decodes_to_the_same_latent_and_pixels(name):
     image_codec = aecodec.load_codec(entry["model_id"], entry["quality"])
     header, y_hat, _ = image_codec.decode_latent(data)
     assert (header.model_id, header.quality, header.mode) == (entry["model_id"], entry["quality"], entry["mode"])
+    assert header.version == data[4] == entry.get("format_version", data[4])
     assert list(y_hat.shape) == entry["latent_shape"]
     assert hashlib.sha256(y_hat.contiguous().numpy().astype("<f4").tobytes()).hexdigest() == entry["latent_sha256"]
     decoded = aecodec.decompress(data)
@@ -40,6 +41,12 @@ def test_golden_stream_decodes_to_the_same_latent_and_pixels(name):
     assert (decoded.mode, decoded.size) == (expected.mode, expected.size) == (entry["mode"], tuple(entry["size"]))
     diff = np.abs(np.asarray(decoded).astype(int) - np.asarray(expected).astype(int))
     assert diff.max() <= 1, f"{name}: pixels differ by up to {diff.max()}"
+
+
+def test_the_golden_set_holds_a_decodable_stream_of_every_format_version_a_plain_stream_was_written_in():
+    """Version 4 was only written for streams that needed an adapter: tests/test_container.py reads its layout."""
+    versions = {(GOLDEN / f"{name}.aec").read_bytes()[4] for name in DECODABLE}
+    assert versions == {2, 3, container.FORMAT_VERSION}
 
 
 def test_the_golden_set_keeps_the_streams_of_the_factorized_models_it_retired():

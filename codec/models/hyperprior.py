@@ -46,7 +46,7 @@ class HyperSide:
     net: IntegerHyperSynthesis
     symbols: torch.Tensor  # (1, N, h/4, w/4), integer-valued
     #: The tiles' strings leave out the elements at the scale table's floor (codec/latent_coding.py): every
-    #: stream written since format 4; False to read version 2-3 streams.
+    #: stream written since format 5 (container.FLOOR_SKIPPING_VERSION); False to read older streams.
     skip_floor: bool = True
 
 
@@ -164,7 +164,7 @@ class ScaleHyperprior(Autoencoder):
         return [z_string], HyperSide(self.integer_hyper_synthesis(), symbols)
 
     def decompress_side(
-        self, strings: list[bytes], latent_shape: tuple[int, int], skip_floor: bool = True
+        self, strings: list[bytes], latent_shape: tuple[int, int], *, skip_floor: bool
     ) -> HyperSide:
         z_shape = (latent_shape[0] // 4, latent_shape[1] // 4)
         z_strings = rans_guard.safe_strings(strings, self.entropy_bottleneck, z_shape)

@@ -144,9 +144,10 @@ class AtQuality(nn.Module):
         return strings, HyperSide(self.net, side.symbols)
 
     def decompress_side(
-        self, strings: list[bytes], latent_shape: tuple[int, int], skip_floor: bool = True
+        self, strings: list[bytes], latent_shape: tuple[int, int], *, skip_floor: bool
     ) -> HyperSide:
-        return HyperSide(self.net, self.model.decompress_side(strings, latent_shape).symbols, skip_floor)
+        symbols = self.model.decompress_side(strings, latent_shape, skip_floor=skip_floor).symbols
+        return HyperSide(self.net, symbols, skip_floor)
 
     def tile_indexes(self, side: HyperSide, tile) -> torch.Tensor:
         return self.model.tile_indexes(side, tile)

@@ -39,6 +39,10 @@ STREAMS = {
     "hyperprior-vr2-q4-l": ("hyperprior-vr2", 4, "L", 64, 40, 64),
     "hyperprior-vr3-q3.5-rgb": ("hyperprior-vr3", 3.5, "RGB", 72, 48, 64),
     "hyperprior-vr3-q6.75-rgba-tiled": ("hyperprior-vr3", 6.75, "RGBA", 300, 190, 8),
+    # format version 5 (2026-12-05): tile strings skip the latent elements at the scale table's floor
+    "hyperprior-q2-l-v5": ("hyperprior", 2, "L", 64, 40, 64),
+    "hyperprior-vr3-q1.5-rgb-tiled-v5": ("hyperprior-vr3", 1.5, "RGB", 300, 190, 8),
+    "hyperprior-vr3-q7-rgba-v5": ("hyperprior-vr3", 7, "RGBA", 72, 48, 64),
 }
 
 
@@ -81,6 +85,7 @@ def main() -> None:
         table[name] = {
             "model_id": model_id, "quality": quality, "mode": mode, "size": [width, height], "tile": tile,
             "latent_shape": list(y_hat.shape), "latent_sha256": latent_sha256(y_hat), "bytes": len(data),
+            "format_version": header.version,
         }  # fmt: skip
         print(name, len(data), "bytes", table[name]["latent_shape"])
     table_path.write_text(json.dumps(table, indent=1) + "\n")
