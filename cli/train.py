@@ -36,6 +36,9 @@ VARIABLE_RATE_DEFAULTS = VariableRateConfig()
 @click.option("--val-every", type=click.IntRange(min=1), default=DEFAULTS.val_every, show_default=True)
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Start from these weights (e.g. fine-tune another quality's model).")  # fmt: skip
+@click.option("--val-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Validate on every image in this folder and train on all of DATA_DIR, instead of holding out "
+                   "5% of DATA_DIR (a packed data set, docs/training.md).")  # fmt: skip
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/last.pt.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
@@ -63,8 +66,8 @@ VARIABLE_RATE_DEFAULTS = VariableRateConfig()
               help="--variable-rate: stop after this many minutes (the schedule fits into them).")
 @click.pass_context
 def train(ctx, data_dir, out_dir, quality, lmbda, preset, steps, batch_size, crop_size, lr, warmup_steps, val_every,
-          init_from, resume, device, seed, compile_, freeze_transforms, rounded_synthesis, variable_rate, gain_lr,
-          distill, minutes):  # fmt: skip
+          init_from, val_dir, resume, device, seed, compile_, freeze_transforms, rounded_synthesis, variable_rate,
+          gain_lr, distill, minutes):  # fmt: skip
     """Train on the photos in DATA_DIR (5% held out for validation) and export OUT/final.pt.
 
     Give either --quality or --lambda, or --variable-rate. Interrupt at any time: running the same command
@@ -76,7 +79,7 @@ def train(ctx, data_dir, out_dir, quality, lmbda, preset, steps, batch_size, cro
         given = {name: value for name, value in ctx.params.items()
                  if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}  # fmt: skip
         _train_variable_rate(data_dir, out_dir, given, preset if "preset" in given else "variable-rate-wide",
-                             init_from, resume, device)  # fmt: skip
+                             init_from, resume, device, val_dir)  # fmt: skip
         return
     from aecodec.checkpoint import safe_load
     from aecodec.config import ModelConfig, lambda_for_quality
@@ -100,7 +103,8 @@ def train(ctx, data_dir, out_dir, quality, lmbda, preset, steps, batch_size, cro
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        last = fit(data_dir, out_dir, model_config, config, init_from=init_from, resume=resume, device=device)
+        last = fit(data_dir, out_dir, model_config, config, init_from=init_from, resume=resume, device=device,
+                   val_dir=val_dir)  # fmt: skip
         if not from_environment().is_main:
             return  # under torchrun, rank 0 exports
         state = safe_load(last)
@@ -121,7 +125,7 @@ VARIABLE_RATE_OPTIONS = {
 }  # fmt: skip
 
 
-def _train_variable_rate(data_dir, out_dir, given, preset, init_from, resume, device):
+def _train_variable_rate(data_dir, out_dir, given, preset, init_from, resume, device, val_dir):
     """``aecodec train --variable-rate``: a round of the variable-rate model, exported as OUT/final.pt."""
     from aecodec.checkpoint import safe_load
     from aecodec.config import ModelConfig
@@ -140,7 +144,7 @@ def _train_variable_rate(data_dir, out_dir, given, preset, init_from, resume, de
         raise click.UsageError(str(exc)) from None
     try:
         last = fit_variable_rate(data_dir, out_dir, config, model_config=PRESETS[preset], init_from=init_from,
-                                 resume=resume, device=device)  # fmt: skip
+                                 resume=resume, device=device, val_dir=val_dir)  # fmt: skip
         state = safe_load(last)
         model = build_model(ModelConfig.from_dict(state["model_config"]))
         model.load_state_dict(state["model"])

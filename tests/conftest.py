@@ -106,13 +106,17 @@ def run(use_tiny_zoo):
     return invoke
 
 
+def write_photos(folder: Path, count: int, width: int, height: int) -> Path:
+    """``count`` synthetic photos p0.png, p1.png, ... of ``width`` x ``height`` in ``folder``."""
+    for i in range(count):
+        Image.fromarray(natural_like(width, height, seed=i), "RGB").save(folder / f"p{i}.png")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory) -> Path:
     """A training folder of six small synthetic photos (72 x 64)."""
-    folder = tmp_path_factory.mktemp("photos")
-    for i in range(6):
-        Image.fromarray(natural_like(72, 64, seed=i), "RGB").save(folder / f"p{i}.png")
-    return folder
+    return write_photos(tmp_path_factory.mktemp("photos"), 6, 72, 64)
 
 
 def training_modules_after(commands: list[list[str]], cwd: Path, checkpoints: Path) -> list[str]:

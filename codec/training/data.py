@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..images import list_images
+
 def is_validation(path: Path, fraction: float) -> bool:
     """Assign a file to the validation split by a hash of its name: stable across machines and runs,
     and unaffected by files being added to the folder."""
@@ -29,6 +31,20 @@ def split_files(files: list[Path], val_fraction: float) -> tuple[list[Path], lis
     if len(files) >= 2 and not train:
         train, val = val[:1], val[1:]
     return train, val
+
+
+def training_split(
+    train_dir: str | Path, val_dir: str | Path | None, val_fraction: float
+) -> tuple[list[Path], list[Path]]:
+    """(train, validation) files: the photos of ``train_dir`` split by :func:`split_files`, or, given a
+    ``val_dir``, all of ``train_dir`` for training and all of ``val_dir`` for validation (a packed data set whose
+    validation images were cut beforehand, tools/gpu)."""
+    if val_dir is None:
+        return split_files(list_images(train_dir), val_fraction)
+    val_files = list_images(val_dir)
+    if not val_files:
+        raise ValueError(f"no images in the validation folder {val_dir}")
+    return list_images(train_dir), val_files
 
 
 def load_rgb(path: Path) -> torch.Tensor:

@@ -21,8 +21,7 @@ from ..config import ModelConfig, TrainConfig
 from ..metrics import psnr_from_mse
 from ..models import build_model
 from . import distributed
-from ..images import list_images
-from .data import CropSampler, center_crops, split_files
+from .data import CropSampler, center_crops, training_split
 from .export import atomic_torch_save
 from .loss import RateDistortionLoss
 from .widen import grow_latent
@@ -141,11 +140,13 @@ def fit(
     resume: bool = True,
     device: str | torch.device | None = None,
     progress: bool = True,
+    val_dir: str | Path | None = None,
 ) -> Path:
     """Train a model and return the path of its training checkpoint (``out_dir/last.pt``).
 
     Args:
-        train_dir: folder of photos; a hashed ``val_fraction`` of them is held out for validation.
+        train_dir: folder of photos; a hashed ``val_fraction`` of them is held out for validation, unless
+            ``val_dir`` names a folder of validation images.
         out_dir: receives ``last.pt``, ``log.csv`` and ``val_<step>.png`` grids.
         model_config: architecture of a new model (ignored in favour of the stored one when resuming).
         config: hyperparameters.
@@ -161,10 +162,10 @@ def fit(
     ctx = distributed.from_environment()
     device = torch.device(device) if device is not None else default_device(ctx.local_rank)
     with distributed.process_group(ctx, device):
-        return _fit(train_dir, out_dir, model_config, config, init_from, resume, device, progress, ctx)
+        return _fit(train_dir, out_dir, model_config, config, init_from, resume, device, progress, ctx, val_dir)
 
 
-def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, progress, ctx) -> Path:
+def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, progress, ctx, val_dir) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path = out_dir / "last.pt"
@@ -208,7 +209,7 @@ def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, pr
         else:  # only rank 0's sampler state is saved; the others draw a fresh stream for the resumed steps
             generator.manual_seed(config.seed + 1_000_003 * ctx.rank + start_step)
 
-    train_files, val_files = split_files(list_images(train_dir), config.val_fraction)
+    train_files, val_files = training_split(train_dir, val_dir, config.val_fraction)
     sampler = CropSampler(train_files, config.crop_size, generator)
     val_crops = center_crops(val_files or train_files, config.val_crop).to(device)
     criterion = RateDistortionLoss(config.lmbda)

@@ -29,11 +29,10 @@ from .. import zoo
 from ..checkpoint import load_final, safe_load, with_code_constants
 from ..config import QUALITY_LAMBDAS, ModelConfig, VariableRateConfig
 from ..errors import AECodecError
-from ..images import list_images
 from ..metrics import psnr_from_mse
 from ..models import build_model
 from ..models.variable_rate import VariableRateHyperprior
-from .data import CropSampler, center_crops, split_files
+from .data import CropSampler, center_crops, training_split
 from .export import atomic_torch_save
 from .loss import RateDistortionLoss
 from .train import default_device, drop_rows_after, evaluate, save_grid, split_parameters
@@ -105,6 +104,7 @@ def fit_variable_rate(
     resume: bool = True,
     device: str | torch.device | None = None,
     progress: bool = True,
+    val_dir: str | Path | None = None,
 ) -> Path:
     """Train (or go on training) a variable-rate model; returns the path of ``out_dir/last.pt``.
 
@@ -145,7 +145,7 @@ def fit_variable_rate(
     ])  # fmt: skip
     aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
     generator = torch.Generator().manual_seed(config.seed)
-    train_files, val_files = split_files(list_images(train_dir), config.val_fraction)
+    train_files, val_files = training_split(train_dir, val_dir, config.val_fraction)
     val_crops = center_crops(val_files or train_files, config.val_crop).to(device)
 
     step, elapsed_before, cpu_before, best_ratio = 0, 0.0, 0.0, math.inf
