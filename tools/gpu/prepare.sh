@@ -15,7 +15,8 @@ mkdir -p .gpu/wheels
 # what travels to the machine: the working tree git does not ignore, plus .gpu; the limit is 64 MiB
 tree=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- | tail -1 | cut -f1)
 extra=$(du -sb .gpu | cut -f1)
-echo "travels: $(( (tree + extra) / 1048576 )) MiB (working tree $(( tree / 1048576 )), .gpu $(( extra / 1048576 ))) of 64"
+echo "travels: $(( (tree + extra) / 1048576 )) MiB of 64" \
+    "(working tree $(( tree / 1048576 )), .gpu $(( extra / 1048576 )))"
 if (( tree + extra > 64 * 1048576 )); then
     echo "over the limit: pack less (MAX_MB) after rm -rf .gpu/data" >&2
     exit 1
