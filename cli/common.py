@@ -150,6 +150,12 @@ def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
 
 
+def fail_input(src, message: str, many: bool) -> None:
+    """One input's failure; with ``many`` inputs the line names it (unless the message already does)."""
+    name = "standard input" if src == STREAM else str(src)
+    fail(f"{name}: {message}" if many and name not in message else message)
+
+
 def finish(failures: int) -> None:
     """Exit non-zero when any input failed (each failure was already reported on one line)."""
     if failures:

@@ -83,7 +83,8 @@ def decode(files, output, out_dir, image_format, adapter_path, device, force, ma
             common.report(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}", bar, err=dst == common.STREAM)
         except (click.ClickException, *common.user_errors()) as exc:
             failures += 1
-            common.fail(exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
+            message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+            common.fail_input(src, message, many=len(files) > 1)
     common.finish(failures)
 
 

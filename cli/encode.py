@@ -113,5 +113,5 @@ def encode(images, output, out_dir, quality, target_bpp, target_size, model_id, 
                           bar, err=dst == common.STREAM)  # fmt: skip
         except common.user_errors() as exc:
             failures += 1
-            common.fail(str(exc))
+            common.fail_input(src, str(exc), many=len(images) > 1)
     common.finish(failures)

@@ -194,3 +194,17 @@ def test_png_level_sets_the_zlib_level_of_png_output_only(run, photos, tmp_path)
     assert run("decode", tmp_path / "a.aec", "-o", tmp_path / "a.bmp", "--png-level", 0).exit_code == 0
     bad = run("decode", tmp_path / "a.aec", "-o", tmp_path / "b.png", "--png-level", 10)
     assert bad.exit_code != 0 and "--png-level" in bad.output and not (tmp_path / "b.png").exists()
+
+
+def test_with_many_inputs_each_failure_names_its_file(run, photos, tmp_path):
+    bad = tmp_path / "bad.aec"
+    bad.write_bytes(b"garbage")
+    assert run("encode", photos[0], "-o", tmp_path / "good.aec", "-q", 1).exit_code == 0
+    result = run("decode", bad, tmp_path / "good.aec", "--out-dir", tmp_path / "dec")
+    assert result.exit_code == 1 and (tmp_path / "dec" / "good.png").exists()
+    assert f"error: {bad}: not an .aec stream" in result.stderr
+    alone = run("decode", bad, "-o", tmp_path / "x.png")
+    assert alone.stderr.startswith("error: not an .aec stream")  # one input: the line needs no name
+    missing = tmp_path / "missing.png"
+    result = run("encode", photos[0], missing, "--out-dir", tmp_path / "enc", "-q", 1)
+    assert result.exit_code == 1 and result.stderr.count(str(missing)) == 1
