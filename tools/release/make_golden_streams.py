@@ -43,6 +43,8 @@ STREAMS = {
     "hyperprior-q2-l-v5": ("hyperprior", 2, "L", 64, 40, 64),
     "hyperprior-vr3-q1.5-rgb-tiled-v5": ("hyperprior-vr3", 1.5, "RGB", 300, 190, 8),
     "hyperprior-vr3-q7-rgba-v5": ("hyperprior-vr3", 7, "RGBA", 72, 48, 64),
+    "hyperprior-vr4-q2.25-rgb-v5": ("hyperprior-vr4", 2.25, "RGB", 72, 48, 64),
+    "hyperprior-vr4-q5.5-la-tiled-v5": ("hyperprior-vr4", 5.5, "LA", 300, 190, 8),
 }
 
 
