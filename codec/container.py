@@ -121,7 +121,8 @@ class Header:
     @property
     def has_adapter_field(self) -> bool:
         """Whether the layout holds the adapter field (always since version 5; in version 4, with an adapter)."""
-        return self.version > ADAPTER_FORMAT_VERSION or (self.version == ADAPTER_FORMAT_VERSION and self.adapter)
+        with_one = self.version == ADAPTER_FORMAT_VERSION and self.adapter is not None
+        return self.version > ADAPTER_FORMAT_VERSION or with_one
 
     def to_dict(self) -> dict:
         adapter = {} if self.adapter is None else {"adapter": vars(self.adapter).copy()}
