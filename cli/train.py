@@ -121,7 +121,7 @@ def train(ctx, data_dir, out_dir, quality, lmbda, preset, steps, batch_size, cro
 VARIABLE_RATE_OPTIONS = {
     "steps": "steps", "batch_size": "batch_size", "crop_size": "crop_size", "lr": "lr",
     "warmup_steps": "warmup_steps", "val_every": "val_every", "seed": "seed", "gain_lr": "gain_lr",
-    "distill": "distill", "minutes": "max_minutes",
+    "distill": "distill", "minutes": "max_minutes", "compile_": "compile",
 }  # fmt: skip
 
 
@@ -134,9 +134,9 @@ def _train_variable_rate(data_dir, out_dir, given, preset, init_from, resume, de
     from aecodec.training.export import export_final
     from aecodec.training.variable_rate import fit_variable_rate
 
-    if given.keys() & {"quality", "lmbda", "freeze_transforms", "rounded_synthesis", "compile_"}:
-        raise click.UsageError("--variable-rate trains every quality: --quality, --lambda, --freeze-transforms, "
-                               "--rounded-synthesis and --compile do not apply")  # fmt: skip
+    if given.keys() & {"quality", "lmbda", "freeze_transforms", "rounded_synthesis"}:
+        raise click.UsageError("--variable-rate trains every quality: --quality, --lambda, --freeze-transforms "
+                               "and --rounded-synthesis do not apply")  # fmt: skip
     try:
         fields = {VARIABLE_RATE_OPTIONS[k]: v for k, v in given.items() if k in VARIABLE_RATE_OPTIONS}
         config = VariableRateConfig(**fields)

@@ -16,9 +16,10 @@ from aecodec.cli.main import main
 from aecodec.checkpoint import load_final
 from aecodec.config import TrainConfig, preset
 from aecodec.models import build_model
+from aecodec.training.data import centre_side
 from aecodec.training.train import fit
 
-from conftest import natural_like, read_log
+from conftest import natural_like, read_log, write_photos
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,6 +95,20 @@ def test_crops_must_fit_the_model(photo_dir, tmp_path):
     config = TrainConfig(lmbda=0.01, steps=2, batch_size=2, crop_size=32, val_crop=32)
     with pytest.raises(ValueError, match="multiples of 64 for a hyperprior model"):
         fit(photo_dir, tmp_path, preset("hyperprior-tiny"), config, progress=False, device="cpu")
+
+
+def test_validation_crops_of_small_images_keep_the_hyperprior_latents_whole(tmp_path):
+    # 100 x 90 photos hold no 128-pixel crop: validation takes the largest multiple of the model's 64 (64), not
+    # of 16 (80), which the hyperprior cannot code
+    (tmp_path / "photos").mkdir()
+    photos = write_photos(tmp_path / "photos", 4, 100, 90)
+    config = TrainConfig(lmbda=0.01, steps=2, batch_size=2, crop_size=64, val_crop=128, val_every=2,
+                         val_fraction=0.5)  # fmt: skip
+    fit(photos, tmp_path / "run", preset("hyperprior-tiny"), config, progress=False, device="cpu")
+    assert [r["split"] for r in read_log(tmp_path / "run" / "log.csv")].count("val") >= 1
+    assert centre_side([90, 100], 128, 16) == 80 and centre_side([90], 128, 64) == 64
+    with pytest.raises(ValueError, match="at least 64x64"):
+        centre_side([63], 256, 64)
 
 
 def test_resume_continues_where_it_stopped(photo_dir, tmp_path):

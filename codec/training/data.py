@@ -93,13 +93,24 @@ class CropSampler:
         return torch.stack(crops).float().div_(255.0)
 
 
-def center_crops(files: list[Path], crop_size: int) -> torch.Tensor:
-    """Fixed validation crops: the centre square of each image, ``crop_size`` wide or, when an image is
-    smaller, the largest multiple of 16 that fits every image."""
+#: The default side multiple of validation crops: the hyperprior's downsampling factor (y and z whole), which
+#: also suits the factorized models' 16.
+VALIDATION_MULTIPLE = 64
+
+
+def centre_side(sizes: list[int], crop_size: int, multiple: int) -> int:
+    """The side of the validation crops: ``crop_size``, or, when an image is smaller, the largest multiple of
+    ``multiple`` (the model's downsampling factor, so every latent stays whole) that fits the smallest side."""
+    side = min([crop_size] + [s // multiple * multiple for s in sizes])
+    if side < multiple:
+        raise ValueError(f"validation images must be at least {multiple}x{multiple}")
+    return side
+
+
+def center_crops(files: list[Path], crop_size: int, multiple: int = VALIDATION_MULTIPLE) -> torch.Tensor:
+    """Fixed validation crops: the centre square of each image, of :func:`centre_side`'s side."""
     images = [load_rgb(p) for p in files]
-    side = min([crop_size] + [min(img.shape[1:]) // 16 * 16 for img in images])
-    if side < 16:
-        raise ValueError("validation images must be at least 16x16")
+    side = centre_side([min(img.shape[1:]) for img in images], crop_size, multiple)
     crops = []
     for img in images:
         h, w = img.shape[1:]

@@ -30,7 +30,7 @@ from PIL import Image
 
 from ..config import TrainConfig
 from ..images import list_images
-from .data import split_files
+from .data import VALIDATION_MULTIPLE, centre_side, split_files
 
 #: JPEG quality of packed images (4:4:4): see the module docstring.
 PACK_QUALITY = 95
@@ -43,8 +43,8 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
 
 
 def _centre_crop(image: Image.Image, side: int) -> Image.Image:
-    """The centre ``side`` square, or the largest multiple of 16 that fits (as :func:`center_crops` cuts)."""
-    side = min(side, min(image.size) // 16 * 16)
+    """The centre ``side`` square, or the largest that fits, by :func:`center_crops`' rule."""
+    side = centre_side([min(image.size)], side, VALIDATION_MULTIPLE)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     return image.crop((left, top, left + side, top + side))
 

@@ -211,7 +211,7 @@ def _fit(train_dir, out_dir, model_config, config, init_from, resume, device, pr
 
     train_files, val_files = training_split(train_dir, val_dir, config.val_fraction)
     sampler = CropSampler(train_files, config.crop_size, generator)
-    val_crops = center_crops(val_files or train_files, config.val_crop).to(device)
+    val_crops = center_crops(val_files or train_files, config.val_crop, factor).to(device)
     criterion = RateDistortionLoss(config.lmbda)
 
     log_path = out_dir / "log.csv"

@@ -136,6 +136,8 @@ def fit_variable_rate(
     model.to(device).train()
     if gpu:
         model.to(memory_format=torch.channels_last)
+    # the compiled wrapper shares the model's parameters; validation and checkpoints use the plain module
+    forward = torch.compile(model) if config.compile else model
 
     main_params, aux_params = split_parameters(model)
     main_params = [p for p in main_params if p is not model.log_gain]
@@ -234,7 +236,7 @@ def fit_variable_rate(
             x = sampler.batch(config.batch_size)
             if gpu:
                 x = x.contiguous(memory_format=torch.channels_last)
-            out = model(x, levels, bf16_transforms=gpu)
+            out = forward(x, levels, bf16_transforms=gpu)
             _, _, h, w = x.shape
             bpp = sum(-torch.log2(lk).flatten(1).sum(1) for lk in out["likelihoods"].values()) / (h * w)
             mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
