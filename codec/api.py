@@ -417,9 +417,8 @@ def load_codec(
     except ValueError as exc:
         raise UnknownModelError(str(exc)) from None
     entry = zoo.lookup(model_id, quality, checkpoint_dir)
-    if adapter is not None and not isinstance(adapter, Adapter):
-        adapter = read_adapter(adapter)
-    if adapter is not None:
+    if adapter is not None:  # read and checked before the model loads: a wrong adapter fails fast
+        adapter = adapter if isinstance(adapter, Adapter) else read_adapter(adapter)
         check_base(adapter, entry.model_id, entry.sha256)
     model = load_final(entry.path, expected_sha256=entry.sha256)
     if adapter is not None:

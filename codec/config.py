@@ -116,6 +116,8 @@ PRESETS: dict[str, ModelConfig] = {
     # the variable-rate hyperprior (one network for every quality): the shipped size, and one for tests
     "variable-rate-tiny": ModelConfig(family="variable-rate", N=8, M=8),
     "variable-rate-wide": ModelConfig(family="variable-rate", N=64, M=256),
+    # wider transforms, grown from the shipped one by --init-from (issue 26's capacity check, docs/training.md)
+    "variable-rate-n96": ModelConfig(family="variable-rate", N=96, M=256),
 }
 
 

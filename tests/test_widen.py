@@ -11,7 +11,8 @@ from aecodec.config import ModelConfig
 from aecodec.training.loss import RateDistortionLoss
 from aecodec.models import build_model
 from aecodec.training.train import load_initial_weights
-from aecodec.training.widen import grow_latent
+from aecodec.training.variable_rate import load_start
+from aecodec.training.widen import grow, grow_latent
 
 from conftest import natural_like
 
@@ -101,3 +102,39 @@ def test_grown_factorized_channels_start_nearly_free():
         new_bits = -torch.log2(wide(x)["likelihoods"]["y"][:, 6:]).sum()
     assert y_new.abs().max() < 0.5  # they all round to 0 ...
     assert new_bits / y_new.numel() < 0.05  # ... and a fresh (init_scale 10) density would charge ~4 bits each
+
+
+@pytest.mark.parametrize("family", ["factorized", "hyperprior", "variable-rate"])
+def test_wider_transforms_start_out_computing_the_same_function(family):
+    narrow = _trained_looking(family, M=6).eval()
+    torch.manual_seed(9)
+    wide = build_model(ModelConfig(family=family, N=12, M=6))
+    grow(wide, narrow.state_dict(), source_N=8, source_M=6)
+    wide.eval()
+    x = _image(4)
+    with torch.no_grad():
+        before, after = narrow(x), wide(x)
+    # close, not equal: a wider convolution adds its zero terms in another order
+    torch.testing.assert_close(before["x_hat"], after["x_hat"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(before["likelihoods"]["y"], after["likelihoods"]["y"], rtol=1e-4, atol=1e-6)
+    if family != "factorized":  # z grew by 4 channels: the old ones cost the same, the new ones almost nothing
+        old_z, new_z = after["likelihoods"]["z"][:, :8], after["likelihoods"]["z"][:, 8:]
+        torch.testing.assert_close(before["likelihoods"]["z"], old_z, rtol=1e-4, atol=1e-6)
+        assert -torch.log2(new_z).sum() < 0.05 * -torch.log2(old_z).sum()
+    assert wide.g_a[0].weight[8:].abs().sum() > 0  # the new hidden channels are written, not read yet
+    assert wide.g_a[2].weight[:, 8:].abs().sum() == 0
+
+
+def test_a_variable_rate_round_starts_from_a_narrower_checkpoint(tmp_path):
+    narrow = _trained_looking("variable-rate", M=6)
+    narrow.update(force=True)
+    path = tmp_path / "narrow.pt"
+    export_final(narrow, path, {"lambda": None})
+    wide = build_model(ModelConfig(family="variable-rate", N=12, M=6))
+    load_start(wide, path)
+    narrow_half = build_model(ModelConfig(family="variable-rate", N=8, M=6))
+    load_start(narrow_half, path)  # the stored (float16) weights, as the wide model got them
+    x = _image(5)
+    with torch.no_grad():
+        torch.testing.assert_close(narrow_half.eval()(x)["x_hat"], wide.eval()(x)["x_hat"], rtol=1e-5, atol=1e-6)
+    assert torch.equal(wide.log_gain, narrow_half.log_gain)

@@ -36,6 +36,7 @@ from .data import CropSampler, center_crops, training_split
 from .export import atomic_torch_save
 from .loss import RateDistortionLoss
 from .train import default_device, drop_rows_after, evaluate, save_grid, split_parameters
+from .widen import grow
 
 LEVELS = len(QUALITY_LAMBDAS)
 LOG_FIELDS = (
@@ -74,8 +75,9 @@ def ladder_models(device: torch.device) -> list[nn.Module] | None:
 
 
 def load_start(model: VariableRateHyperprior, path: str | Path) -> None:
-    """Start from a checkpoint: a variable-rate one (final or training, gains included), or a scale
-    hyperprior of the same size (a ladder model: its weights, with the gains at their starting values)."""
+    """Start from a checkpoint: a variable-rate one (final or training, gains included; a narrower one grows,
+    codec/training/widen.py), or a scale hyperprior of the same size (a ladder model: its weights, with the gains
+    at their starting values)."""
     ckpt = safe_load(path)
     state = ckpt.get("state_dict", ckpt.get("model"))
     if not isinstance(state, dict):
@@ -84,6 +86,14 @@ def load_start(model: VariableRateHyperprior, path: str | Path) -> None:
     if "log_gain" in ckpt:  # the prototype trainer kept the gains beside the hyperprior's weights
         state["log_gain"] = ckpt["log_gain"].float()
     size = f"an N={model.config.N}, M={model.config.M} variable-rate model"
+    source = ckpt.get("model_config", ckpt.get("config")) or {}
+    source_N, source_M = source.get("N", model.config.N), source.get("M", model.config.M)
+    if (source_N, source_M) != (model.config.N, model.config.M) and source.get("family") == "variable-rate":
+        try:  # a narrower variable-rate model grows into this one, computing the same function
+            grow(model, with_code_constants(model, state), source_N=source_N, source_M=source_M)
+        except ValueError as exc:
+            raise ValueError(f"{path}: weights do not fit {size}: {exc}") from None
+        return
     try:
         missing, unexpected = model.load_state_dict(with_code_constants(model, state), strict=False)
     except RuntimeError as exc:  # shapes that differ

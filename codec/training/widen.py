@@ -1,4 +1,4 @@
-"""Grow a trained model's latent: more channels M, the same function.
+"""Grow a trained model: more latent channels M or transform channels N, the same function.
 
 At high qualities our models are held back by the width of the latent, not by training steps: without any
 quantization g_s(g_a(x)) of the M=128 models reaches only about 34 dB on held-out photos at lambda 0.0483 and
@@ -30,17 +30,30 @@ NEW_DENSITY_SCALE = 0.1
 
 
 def grow_latent(model: nn.Module, state: dict[str, torch.Tensor], source_M: int) -> None:
-    """Load ``state``, the weights of a model with ``source_M`` latent channels, into the wider ``model``.
+    """Load ``state``, the weights of a model with ``source_M`` latent channels and the same N, into the
+    wider ``model`` (see :func:`grow`)."""
+    grow(model, state, source_N=model.config.N, source_M=source_M)
+
+
+def grow(model: nn.Module, state: dict[str, torch.Tensor], *, source_N: int, source_M: int) -> None:
+    """Load ``state``, the weights of a model with ``source_N`` transform (and hyper-latent) channels and
+    ``source_M`` latent channels, into the wider ``model``, which then computes the same function.
+
+    New hidden channels (N) enter as new latent channels do: every layer that reads them starts with zero weights
+    on them (a GDN's new gamma columns are zero, so the old channels are normalised as before), and the layers that
+    write them start fresh. New hyper-latent channels (a hyperprior's z, N wide) get narrow densities and quiet
+    writers, like a factorized model's new latent channels, so they cost next to nothing at first.
 
     ``model`` must be freshly built (its weights are the initial values of the new channels), of the same
-    family and N as the source, with ``model.config.M >= source_M``.
+    family as the source, with ``N >= source_N`` and ``M >= source_M``.
 
     Raises:
-        ValueError: a weight that differs in shape other than by the latent width.
+        ValueError: a narrower target, or a weight that differs in shape other than by the growing widths.
     """
-    M = model.config.M
-    if source_M > M:
-        raise ValueError(f"cannot narrow a latent: {source_M} channels into {M}")
+    N, M = model.config.N, model.config.M
+    if source_M > M or source_N > N:
+        raise ValueError(f"cannot narrow a model: N={source_N}, M={source_M} into N={N}, M={M}")
+    widths = {(source_M, M), (source_N, N)}
     own = model.state_dict()
     merged, grown_dims = {}, {}
     for key, fresh in own.items():
@@ -51,19 +64,18 @@ def grow_latent(model: nn.Module, state: dict[str, torch.Tensor], source_M: int)
         if old.shape == fresh.shape:
             merged[key] = old.to(fresh.dtype)
             continue
-        grown = [d for d, (a, b) in enumerate(zip(old.shape, fresh.shape)) if (a, b) == (source_M, M)]
-        if old.dim() != fresh.dim() or not grown or any(
-            a != b for d, (a, b) in enumerate(zip(old.shape, fresh.shape)) if d not in grown
-        ):
+        pairs = list(zip(old.shape, fresh.shape))
+        grown = {d: a for d, (a, b) in enumerate(pairs) if a != b and (a, b) in widths}
+        if old.dim() != fresh.dim() or not grown or any(a != b for d, (a, b) in enumerate(pairs) if d not in grown):
             raise ValueError(f"{key}: shape {tuple(old.shape)} does not grow into {tuple(fresh.shape)}")
         grown_dims[key] = grown
         value = fresh.clone()
-        value[tuple(slice(0, source_M) if d in grown else slice(None) for d in range(old.dim()))] = old
+        value[tuple(slice(0, old.shape[d]) for d in range(old.dim()))] = old
         merged[key] = value
     model.load_state_dict(merged)
-    _silence_new_inputs(model, grown_dims, source_M)
-    _quieten_new_outputs(model, grown_dims, source_M)
-    _narrow_new_densities(model, grown_dims, source_M)
+    _silence_new_inputs(model, grown_dims)
+    _quieten_new_outputs(model, grown_dims)
+    _narrow_new_densities(model, grown_dims)
 
 
 def _is_coding_table(key: str) -> bool:
@@ -71,30 +83,37 @@ def _is_coding_table(key: str) -> bool:
 
 
 @torch.no_grad()
-def _silence_new_inputs(model: nn.Module, grown_dims: dict[str, list[int]], source_M: int) -> None:
-    """Zero the weights with which a layer reads the new latent channels, so its output is unchanged."""
+def _silence_new_inputs(model: nn.Module, grown_dims: dict[str, dict[int, int]]) -> None:
+    """Zero the weights with which a layer reads new channels, so its output is unchanged.
+
+    A GDN's new gamma entries need nothing: a fresh gamma is diagonal, and its reparametrisation gives the
+    off-diagonal entries exactly 0."""
     for name, module in model.named_modules():
-        grown = grown_dims.get(f"{name}.weight", [])
+        grown = grown_dims.get(f"{name}.weight", {})
         # the input channels are dim 0 of a transposed convolution's weight (in, out, k, k), dim 1 of a
         # convolution's (out, in, k, k)
         if isinstance(module, nn.ConvTranspose2d) and 0 in grown:
-            module.weight[source_M:] = 0
+            module.weight[grown[0]:] = 0
         elif isinstance(module, nn.Conv2d) and 1 in grown:
-            module.weight[:, source_M:] = 0
+            module.weight[:, grown[1]:] = 0
 
 
 @torch.no_grad()
-def _quieten_new_outputs(model: nn.Module, grown_dims: dict[str, list[int]], source_M: int) -> None:
-    """Scale down the analysis weights that write the new latent channels (see NEW_CHANNEL_SCALE)."""
-    last = model.g_a[-1]
-    if 0 in grown_dims.get(f"g_a.{len(model.g_a) - 1}.weight", []):
-        last.weight[source_M:] *= NEW_CHANNEL_SCALE
-
+def _quieten_new_outputs(model: nn.Module, grown_dims: dict[str, dict[int, int]]) -> None:
+    """Scale down the weights that write new coded channels, y's and z's (see NEW_CHANNEL_SCALE)."""
+    for transform in ("g_a", "h_a"):
+        layers = getattr(model, transform, None)
+        if layers is None:
+            continue
+        old = grown_dims.get(f"{transform}.{len(layers) - 1}.weight", {}).get(0)
+        if old is not None:
+            layers[-1].weight[old:] *= NEW_CHANNEL_SCALE
 
 
 @torch.no_grad()
-def _narrow_new_densities(model: nn.Module, grown_dims: dict[str, list[int]], source_M: int) -> None:
-    """Give the new channels of a grown factorized bottleneck narrow densities centred on 0.
+def _narrow_new_densities(model: nn.Module, grown_dims: dict[str, dict[int, int]]) -> None:
+    """Give the new channels of a grown factorized bottleneck (y's, or a hyperprior's z) narrow densities centred
+    on 0.
 
     A fresh EntropyBottleneck density is wide (init_scale 10) and, through its random biases, off centre: on
     factorized q8 grown to M=256 it charged the new, nearly all-zero channels 2.7 bpp on held-out crops (1.64 ->
@@ -102,17 +121,18 @@ def _narrow_new_densities(model: nn.Module, grown_dims: dict[str, list[int]], so
     (an odd cumulative, so a density symmetric about 0): +0.016 bpp rounded, +0.17 with training's uniform noise.
     """
     prefix = "entropy_bottleneck."
-    keys = [key for key, dims in grown_dims.items() if key.startswith(prefix) and dims == [0]]
+    keys = [key for key, dims in grown_dims.items() if key.startswith(prefix) and list(dims) == [0]]
     if not keys:
-        return  # the hyperprior's bottleneck codes z, whose width does not grow
+        return
     from .._compressai import EntropyBottleneck
 
+    old = grown_dims[keys[0]][0]
     bottleneck = model.entropy_bottleneck
-    fresh = EntropyBottleneck(model.config.M - source_M, init_scale=NEW_DENSITY_SCALE, filters=bottleneck.filters)
+    fresh = EntropyBottleneck(bottleneck.channels - old, init_scale=NEW_DENSITY_SCALE, filters=bottleneck.filters)
     for name, param in fresh.named_parameters():
         if name.startswith("biases."):
             param.zero_()
     fresh_params, params = dict(fresh.named_parameters()), dict(bottleneck.named_parameters())
     for key in keys:
         name = key[len(prefix):]
-        params[name][source_M:] = fresh_params[name].to(params[name].dtype)
+        params[name][old:] = fresh_params[name].to(params[name].dtype)
