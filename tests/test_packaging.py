@@ -116,3 +116,41 @@ def test_every_module_imports_and_every_script_compiles(tmp_path):
     for folder in ("scripts", "tools", "experiments"):
         for script in (REPO / folder).rglob("*.py"):
             py_compile.compile(str(script), doraise=True, cfile=str(tmp_path / "script.pyc"))
+
+
+def _run_python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_coding_imports_only_the_parts_of_compressai_it_needs_and_the_rest_stays_reachable():
+    out = _run_python("""
+        import sys
+        import numpy as np
+        from aecodec import load_codec
+        codec = load_codec("hyperprior", 1)
+        pixels = np.full((32, 48, 3), 120, np.uint8)
+        assert np.asarray(codec.decompress(codec.compress(pixels))).shape == (32, 48, 3)
+        print("torch_geometric" in sys.modules, "compressai.datasets" in sys.modules)
+        import compressai
+        from compressai.models import ScaleHyperprior
+        from compressai.latent_codecs import *
+        from aecodec import _compressai
+        assert compressai.models.base.CompressionModel is _compressai.CompressionModel
+        assert "HyperpriorLatentCodec" in dir(compressai.latent_codecs) and HyperpriorLatentCodec
+        print(compressai.datasets.ImageFolder.__name__, compressai.get_entropy_coder(), compressai.__version__)
+        print(hasattr(compressai, "no_such_thing"))
+    """)
+    assert out.split() == ["False", "False", "ImageFolder", "ans", "1.2.8", "False"]
+
+
+def test_a_process_that_imported_compressai_first_keeps_its_package():
+    out = _run_python("""
+        import compressai
+        from compressai.entropy_models import EntropyBottleneck
+        from aecodec import _compressai
+        print(type(compressai).__name__, _compressai.EntropyBottleneck is EntropyBottleneck)
+    """)
+    assert out.split() == ["module", "True"]
