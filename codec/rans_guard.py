@@ -19,7 +19,7 @@ probabilities, bypass nibbles for out-of-range values):
 
 * Every operation (decode one symbol, or get one 4-bit bypass nibble) reads at most one word, and only when
   x fell below 2^31.
-* Once the decoder reads padding, every refill is ``x << 32 | 0x80000000``: x >= 2^31 from then on, so a
+* Once the decoder reads padding, every refill is ``x << 32 | PAD_WORD``: x >= 2^31 from then on, so a
   refill only comes after the operations took >= 32 bits out of x. A symbol takes at most 16 bits, a nibble 4.
 * The bypass count is a run of 0xF nibbles; a refill puts a 0 nibble at the bottom of x, so in padding a run
   is at most the 9 nibbles x held (<= 150 nibbles read after it: <= 161 nibbles per symbol, 660 bits).
@@ -41,9 +41,12 @@ import torch
 
 from .errors import CorruptStreamError
 
-#: Padding word (native byte order, as the decoder reads it): its high bit keeps the state >= 2^31, its low
-#: nibbles are 0 so a run of bypass nibbles stops there.
-PAD_WORD = 0x80000000
+#: Padding byte: the decoder reads the padding as words of four of them, 0x80808080 in either byte order, whose
+#: high bit keeps the state >= 2^31 and whose lowest nibble is 0, so a run of bypass nibbles stops there (and
+#: which contain no 0xF nibble at all). One repeated byte lets the padding be one fill instead of a built string
+#: joined to the coded one (0.7 s of a 12-megapixel decode, against 0.36).
+PAD_BYTE = 0x80
+PAD_WORD = int.from_bytes(bytes([PAD_BYTE]) * 4, sys.byteorder)
 
 #: Bytes of padding per string byte and per symbol, and a constant (bound: 16, 83, 200; see the docstring).
 PAD_PER_BYTE = 20
@@ -109,8 +112,7 @@ def _check_length(string: bytes, bounds: tuple[int, int], shape_text: str) -> No
 def padded(string: bytes, n_symbols: int) -> bytes:
     """``string`` followed by enough padding words that the decoder cannot read past them."""
     pad_bytes = PAD_PER_BYTE * len(string) + PAD_PER_SYMBOL * n_symbols + PAD_CONSTANT
-    word = PAD_WORD.to_bytes(4, sys.byteorder)
-    return b"".join([string, word * math.ceil(pad_bytes / 4)])
+    return string.ljust(len(string) + 4 * math.ceil(pad_bytes / 4), bytes([PAD_BYTE]))
 
 
 def safe_strings(strings: list[bytes], bottleneck, shape: tuple[int, ...]) -> list[bytes]:
