@@ -14,6 +14,7 @@ from PIL import Image
 from aecodec.training.export import export_final
 from aecodec.config import preset
 from aecodec.models import build_model
+from aecodec.zoo import VARIABLE_RATE_MODEL_ID
 
 REPO = Path(__file__).resolve().parent.parent
 KODAK = REPO.parent / "shared" / "data" / "kodak"
@@ -46,9 +47,9 @@ def make_zoo(folder: Path, qualities=(1, 2), model_id: str = "factorized", prese
     return folder
 
 
-def make_vr_zoo(folder: Path) -> Path:
-    """A tiny seeded variable-rate model (perturbed, so its scales spread over the tables) in a MANIFEST of
-    its own, under an alias as shipped models are (``tiny-vr`` -> ``tiny-vr1``)."""
+def make_vr_zoo(folder: Path, model_id: str = "tiny-vr1", alias: str = "tiny-vr") -> Path:
+    """A tiny seeded variable-rate model (perturbed, so its scales spread over the tables) under an alias as
+    shipped models are (``tiny-vr`` -> ``tiny-vr1``), added to the folder's MANIFEST or a new one."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(5)
     model = build_model(preset("variable-rate-tiny"))
@@ -56,18 +57,23 @@ def make_vr_zoo(folder: Path) -> Path:
         for name, p in model.named_parameters():
             if not name.endswith("quantiles"):
                 p.add_(0.1 * torch.randn_like(p))
-    info = export_final(model, folder / "tiny-vr.pt", {"steps": 0})
-    entry = {"file": "tiny-vr.pt", "sha256": info["sha256"], "config": model.config.to_dict()}
-    manifest = {"format": 1, "models": {"tiny-vr1": {"variable_rate": entry}}, "aliases": {"tiny-vr": "tiny-vr1"}}
-    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    info = export_final(model, folder / f"{model_id}.pt", {"steps": 0})
+    entry = {"file": f"{model_id}.pt", "sha256": info["sha256"], "config": model.config.to_dict()}
+    manifest_path = folder / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"format": 1, "models": {}}
+    manifest["models"][model_id] = {"variable_rate": entry}
+    manifest.setdefault("aliases", {})[alias] = model_id
+    manifest_path.write_text(json.dumps(manifest))
     return folder
 
 
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory) -> Path:
-    """Both families, qualities 1 and 2: the default family (hyperprior) and the factorized one."""
+    """The shipped zoo's kinds of model in tiny: the hyperprior and factorized ladders (qualities 1 and 2) and
+    the variable-rate model under the shipped alias, so the CLI's defaults find a model whichever is default."""
     zoo = make_zoo(tmp_path_factory.mktemp("zoo"))
-    return make_zoo(zoo, model_id="hyperprior", preset_name="hyperprior-tiny", perturb=0.1)
+    zoo = make_zoo(zoo, model_id="hyperprior", preset_name="hyperprior-tiny", perturb=0.1)
+    return make_vr_zoo(zoo, f"{VARIABLE_RATE_MODEL_ID}1", VARIABLE_RATE_MODEL_ID)
 
 
 @pytest.fixture

@@ -108,6 +108,7 @@ def test_info_and_json(run, photos, tmp_path):
 def test_models_json(run):
     rows = json.loads(run("models", "--json").output)
     expected = [(family, q) for family in ("factorized", "hyperprior") for q in (1, 2)]
+    expected += [("hyperprior-vr1", None)]  # one row: a variable-rate model codes any quality
     assert [(r["model_id"], r["quality"]) for r in rows] == expected
 
 
