@@ -82,16 +82,20 @@ def test_aecodec_points_are_what_the_cli_writes(use_tiny_zoo, photo_dir, tmp_pat
 
 
 def test_model_families_compare_in_one_run(tmp_path, photo_dir):
-    from conftest import make_zoo
+    from conftest import make_vr_zoo, make_zoo
+
+    from aecodec.zoo import DEFAULT_MODEL_ID, VARIABLE_RATE_MODEL_ID
 
     zoo = make_zoo(tmp_path / "zoo", (1,))
     make_zoo(zoo, (1,), "hyperprior", "hyperprior-tiny", perturb=0.1)
-    names = ["aecodec", "aecodec-factorized", "aecodec-hyperprior"]
+    make_vr_zoo(zoo, f"{VARIABLE_RATE_MODEL_ID}1", VARIABLE_RATE_MODEL_ID)
+    default = f"aecodec-{DEFAULT_MODEL_ID}"
+    names = ["aecodec", "aecodec-factorized", "aecodec-hyperprior", "aecodec-hyperprior-vr"]
     run(photo_dir, names, {n: [1] for n in names}, tmp_path / "out", checkpoint_dir=zoo, cache_dir=False,
         progress=False)  # fmt: skip
     rows = {r["codec"]: r for r in csv.DictReader(open(tmp_path / "out" / "per_image.csv")) if r["image"] == "big"}
     # "aecodec" is the default family; the named families are their own models, each a real .aec stream
-    assert rows["aecodec"]["bytes"] == rows["aecodec-hyperprior"]["bytes"]
+    assert rows["aecodec"]["bytes"] == rows[default]["bytes"]
     assert rows["aecodec-hyperprior"]["bytes"] != rows["aecodec-factorized"]["bytes"]
     with pytest.raises(ValueError, match="unknown codec aecodec-nope"):
         run(photo_dir, ["aecodec-nope"], {}, tmp_path / "out2", checkpoint_dir=zoo, cache_dir=False, progress=False)
