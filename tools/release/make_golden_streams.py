@@ -46,6 +46,7 @@ STREAMS = {
     "hyperprior-vr4-q2.25-rgb-v5": ("hyperprior-vr4", 2.25, "RGB", 72, 48, 64),
     "hyperprior-vr4-q5.5-la-tiled-v5": ("hyperprior-vr4", 5.5, "LA", 300, 190, 8),
     "hyperprior-vr5-q3.25-rgba-v5": ("hyperprior-vr5", 3.25, "RGBA", 72, 48, 64),
+    "hyperprior-vr6-q6.75-rgb-v5": ("hyperprior-vr6", 6.75, "RGB", 72, 48, 64),
 }
 
 

@@ -75,6 +75,7 @@ def main() -> None:
     p.add_argument("--alias", default="hyperprior-vr")
     p.add_argument("--kodak", type=Path, help="summary.json of an aecodec bench run of this model, recorded")
     p.add_argument("--folder", type=Path, default=REPO / "checkpoints")
+    p.add_argument("--device", default="cpu (1 thread, beside other work)", help="what the round trained on")
     args = p.parse_args()
 
     ckpt = safe_load(args.checkpoint)
@@ -99,7 +100,7 @@ def main() -> None:
     }
     record = export_final(model, args.folder / file, metadata)
     entry = {"file": file, "sha256": record["sha256"], "bytes": record["bytes"], "config": config.to_dict(),
-             "device": "cpu (1 thread, beside other work)", **metadata}  # fmt: skip
+             "device": args.device, **metadata}  # fmt: skip
     if args.kodak:
         entry["kodak"] = kodak_record(json.loads(args.kodak.read_text()))
 
