@@ -27,6 +27,11 @@ import warnings
 LAZY_PACKAGES = ("compressai", "compressai.models", "compressai.latent_codecs")
 
 
+def _ignore_jit_script_warning() -> None:
+    """Inside a ``warnings.catch_warnings()`` block: drop torch_geometric's FutureWarning (see above)."""
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+
+
 class LazyPackage(types.ModuleType):
     """A package whose own imports (``from .x import ...``, ``from <package> import ...`` at the top level of its
     ``__init__``) wait until one of their names is asked for."""
@@ -42,7 +47,7 @@ class LazyPackage(types.ModuleType):
         while deferred:  # a dunder (``__all__``, asked by ``import *``) completes the package
             statement = deferred.pop(0)
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+                _ignore_jit_script_warning()
                 exec(compile(ast.Module([statement], []), self.__file__, "exec"), self.__dict__)
             if name in self.__dict__ and not name.startswith("__"):
                 return self.__dict__[name]
@@ -88,7 +93,7 @@ for _package in LAZY_PACKAGES:
     _install_lazy(_package)
 
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+    _ignore_jit_script_warning()
     from compressai.entropy_models import EntropyBottleneck, GaussianConditional
     from compressai.layers import GDN
     from compressai.models.base import CompressionModel
