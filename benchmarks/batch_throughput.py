@@ -13,7 +13,6 @@ run must match.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +24,8 @@ from PIL import Image
 from aecodec.api import DEFAULT_BATCH, load_codec
 from aecodec.images import list_images
 from aecodec.zoo import DEFAULT_MODEL_ID, DEFAULT_QUALITY
+
+from .report import save_result
 
 
 def _timed(fn):
@@ -83,11 +84,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
     result = measure(args.data, args.model, args.quality, args.threads, args.runs, args.batch)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    save_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -129,3 +129,12 @@ def write(out: Path, rows: list[dict], meta: dict, published: dict[str, dict] | 
     plot(summary, out / "rd_psnr.png", "psnr_db", published, title)
     plot(summary, out / "rd_ms_ssim.png", "ms_ssim", published, title)
     return {"summary": summary, "bd_rate": table}
+
+
+def save_result(result: dict, out: Path | None) -> None:
+    """Print a benchmark's result as JSON, and write it to ``out`` (its folder made) when given."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")

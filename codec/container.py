@@ -4,7 +4,7 @@ Layout (all integers big-endian; see docs/format.md)::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
-    4       1     format version (5)
+    4       1     format version (6)
     5       1     n = length of the model id
     6       n     model id, ASCII (e.g. b"hyperprior")
     6+n     2     quality * 64 (u16: 64..512; a ladder model's are whole levels, 64 * 1..8)
@@ -20,12 +20,15 @@ Layout (all integers big-endian; see docs/format.md)::
     ...           s times: u32 length, then that many bytes
     end-4   4     CRC32 of every byte before it
 
-Since version 5 a hyperprior's tile strings leave out the latent elements whose scale sits at the table's floor
-(:mod:`aecodec.latent_coding`), and the adapter field is always there. Earlier versions, all still read:
+Since version 6 a hyperprior's tile strings hold their symbols grouped by CDF table, coded with constriction's ANS
+coder (:mod:`aecodec.grouped_coding`); since version 5 they leave out the latent elements whose scale sits at the
+table's floor (:mod:`aecodec.latent_coding`), and the adapter field is always there. Earlier versions, all still
+read:
 
 * version 2 (aecodec 0.1): the quality is one byte, the whole level; no adapter field;
 * version 3: no adapter field;
-* version 4: the adapter field, written only for a stream that needs an adapter (a > 0).
+* version 4: the adapter field, written only for a stream that needs an adapter (a > 0);
+* version 5: tile strings coded symbol by symbol with CompressAI's rANS coder, floor elements left out.
 
 ``unpack`` checks every field, every length and the checksum before any byte reaches the entropy decoder,
 and raises :class:`CorruptStreamError` (or :class:`UnsupportedVersionError`) saying what is wrong.
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+import enum
 from dataclasses import dataclass
 
 from .config import MAX_QUALITY, MIN_QUALITY, QUALITY_STEPS, exact_quality
@@ -42,13 +46,23 @@ from .errors import CorruptStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89AEC"
 #: The version this aecodec writes.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: The version that introduced the adapter field (written then only for streams that need an adapter).
 ADAPTER_FORMAT_VERSION = 4
 #: The first version whose tile strings skip the latent elements at the scale table's floor.
 FLOOR_SKIPPING_VERSION = 5
+#: The first version whose tile strings group their symbols by CDF table (constriction's ANS coder).
+GROUPED_CODING_VERSION = 6
 #: Versions this aecodec reads, and the struct of each one's quality field (in units of 1 / its scale).
-QUALITY_FIELDS = {2: (">B", 1), 3: (">H", QUALITY_STEPS), 4: (">H", QUALITY_STEPS), 5: (">H", QUALITY_STEPS)}
+QUALITY_FIELDS = {2: (">B", 1), **{v: (">H", QUALITY_STEPS) for v in range(3, FORMAT_VERSION + 1)}}
+
+
+class TileLayout(enum.Enum):
+    """How a hyperprior's tile strings are coded, by format version (:mod:`aecodec.latent_coding`)."""
+
+    EVERY_ELEMENT = "CompressAI's rANS, every latent element in raster order"  # versions 2-4
+    SKIP_FLOOR = "CompressAI's rANS, the elements at the scale table's floor left out"  # version 5
+    GROUPED = "constriction's ANS, symbols grouped by CDF table, the floor left out"  # version 6 on
 
 MODE_CODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODES_BY_CODE = {code: mode for mode, code in MODE_CODES.items()}
@@ -114,9 +128,11 @@ class Header:
     version: int = FORMAT_VERSION
 
     @property
-    def skips_floor(self) -> bool:
-        """Whether the tile strings leave out the latent elements at the scale table's floor."""
-        return self.version >= FLOOR_SKIPPING_VERSION
+    def tile_layout(self) -> TileLayout:
+        """How the stream's tile strings are coded."""
+        if self.version >= GROUPED_CODING_VERSION:
+            return TileLayout.GROUPED
+        return TileLayout.SKIP_FLOOR if self.version >= FLOOR_SKIPPING_VERSION else TileLayout.EVERY_ELEMENT
 
     @property
     def has_adapter_field(self) -> bool:

@@ -1,17 +1,21 @@
-"""Entropy coding of one tile of a hyperprior latent with CompressAI's rANS coder, symbol by symbol.
+"""Entropy coding of one tile of a hyperprior latent, in the layout its stream's format version names
+(:class:`aecodec.container.TileLayout`).
 
-What ``GaussianConditional.compress`` / ``decompress`` do, with two differences:
+Streams since format 6 group the symbols by CDF table and code each group as one array with constriction's ANS
+coder (:mod:`aecodec.grouped_coding`): 5 ms instead of 30 to encode a Kodak image's latent, 8 instead of 67 to
+decode it. Streams of formats 2 to 5 were coded as ``GaussianConditional.compress`` / ``decompress`` do, symbol
+by symbol with CompressAI's rANS coder, and still decode that way, with two differences:
 
-* **Floor skipping** (stream format 5 onwards). An element whose CDF index is 0, the scale table's floor
-  (sigma 0.11: P(symbol 0) > 0.999999), is not coded at all: the encoder sets its symbol to 0 and the decoder
-  fills in 0 without reading anything. Both sides know the indexes before the tile is coded (the integer
+* **Floor skipping** (stream format 5 onwards; the grouped layout too). An element whose CDF index is 0, the
+  scale table's floor (sigma 0.11: P(symbol 0) > 0.999999), is not coded at all: the encoder sets its symbol
+  to 0 and the decoder fills in 0 without reading anything. Both sides know the indexes before the tile is coded (the integer
   hyper-synthesis computes them from z), so nothing in the stream says which elements were skipped. On Kodak
   37% of the elements sit at the floor at quality 6 and 70% at quality 1; among them 4 in a million were not
   0 (the encoder rounds them to 0: a change far below a level's distortion), and their bits are saved.
 * **Less Python per symbol.** The decoded values come back as a list of Python ints; turning them into a
   tensor through ``array.array`` takes a third of the time ``torch.tensor`` takes.
 
-Older streams (``skip_floor=False``) decode through the same coder to the same symbols as before.
+Older streams (``TileLayout.EVERY_ELEMENT``) decode through the same coder to the same symbols as before.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import array
 
 import torch
 
-from . import rans_guard
+from . import grouped_coding, rans_guard
+from .container import TileLayout
 from .errors import CorruptStreamError
 
 
@@ -32,18 +37,23 @@ def _tables(conditional) -> tuple[list, list, list]:
     )
 
 
-def _coded(indexes: torch.Tensor, skip_floor: bool) -> torch.Tensor | None:
+def _coded(indexes: torch.Tensor, layout: TileLayout) -> torch.Tensor | None:
     """Boolean mask of the elements the string holds (None: all of them)."""
-    return indexes > 0 if skip_floor else None
+    return None if layout is TileLayout.EVERY_ELEMENT else indexes > 0
 
 
 def encode_tile(
-    conditional, y: torch.Tensor, indexes: torch.Tensor, means: torch.Tensor | None, skip_floor: bool
-) -> bytes:
-    """rANS string of ``y`` (1, M, h, w) coded with the Gaussian tables ``indexes`` (same shape) picks."""
+    conditional, y: torch.Tensor, indexes: torch.Tensor, means: torch.Tensor | None, layout: TileLayout,
+    tables: grouped_coding.GroupedTables | None = None,
+) -> bytes:  # fmt: skip
+    """String of ``y`` (1, M, h, w) coded with the Gaussian tables ``indexes`` (same shape) picks, in ``layout``;
+    ``tables``: ``conditional``'s tables for the grouped layout (built here when not given)."""
     symbols = conditional.quantize(y, "symbols", means).reshape(-1)
     indexes = indexes.reshape(-1)
-    coded = _coded(indexes, skip_floor)
+    if layout is TileLayout.GROUPED:
+        tables = tables or grouped_coding.GroupedTables(conditional)
+        return grouped_coding.encode(tables, symbols.to(torch.int32).numpy(), indexes.numpy())
+    coded = _coded(indexes, layout)
     if coded is not None:
         symbols, indexes = symbols[coded], indexes[coded]
     if not indexes.numel():
@@ -54,15 +64,20 @@ def encode_tile(
 
 
 def decode_tile(
-    conditional, string: bytes, indexes: torch.Tensor, means: torch.Tensor | None, skip_floor: bool
-) -> torch.Tensor:
+    conditional, string: bytes, indexes: torch.Tensor, means: torch.Tensor | None, layout: TileLayout,
+    tables: grouped_coding.GroupedTables | None = None,
+) -> torch.Tensor:  # fmt: skip
     """The latent tile (float, shape of ``indexes``) that :func:`encode_tile` coded into ``string``.
 
     Raises:
-        CorruptStreamError: a string whose length no latent of this shape and these tables can have.
+        CorruptStreamError: a string that no latent of this shape and these tables can have given.
     """
     flat = indexes.reshape(-1)
-    coded = _coded(flat, skip_floor)
+    if layout is TileLayout.GROUPED:
+        tables = tables or grouped_coding.GroupedTables(conditional)
+        symbols = torch.from_numpy(grouped_coding.decode(tables, string, flat.numpy()))
+        return conditional.dequantize(symbols.reshape(indexes.shape), means, torch.float)
+    coded = _coded(flat, layout)
     selected = flat if coded is None else flat[coded]
     if not selected.numel():
         if string:

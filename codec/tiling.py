@@ -61,10 +61,14 @@ def tile_input(
     image never exists in full. Returns the tensor and the latent rectangle it covers.
     """
     outer = _with_margin(tile, margin, latent_shape)
-    rows = np.minimum(np.arange(outer.top * factor, outer.bottom * factor), pixels.shape[0] - 1)
-    cols = np.minimum(np.arange(outer.left * factor, outer.right * factor), pixels.shape[1] - 1)
-    crop = pixels[rows[:, None], cols[None, :]]
-    return torch.from_numpy(crop).permute(2, 0, 1).float().div_(255.0).unsqueeze(0), outer
+    top, bottom, left, right = outer.top * factor, outer.bottom * factor, outer.left * factor, outer.right * factor
+    # the part inside the image, then its last row and column repeated over the rest (a rectangle wholly below or
+    # beside the image starts at its last row or column)
+    crop = pixels[min(top, pixels.shape[0] - 1) : bottom, min(left, pixels.shape[1] - 1) : right]
+    below, beside = bottom - top - crop.shape[0], right - left - crop.shape[1]
+    crop = np.pad(crop, ((0, below), (0, beside), (0, 0)), mode="edge") if below or beside else crop.copy()
+    # H x W x 3 memory read as (1, 3, H, W): channels-last, the layout the transforms run in
+    return torch.from_numpy(crop).permute(2, 0, 1).unsqueeze(0).float().div_(255.0), outer
 
 
 def _inner(tensor: torch.Tensor, tile: Tile, outer: Tile, scale: int) -> torch.Tensor:

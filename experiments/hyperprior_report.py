@@ -38,7 +38,7 @@ def float_index_bytes(codec: ImageCodec, data: bytes) -> int:
     string: the decoded y_hat is the same, only the CDF each symbol is coded with changes."""
     model = codec.model
     header, strings = container.unpack(data)
-    side = model.decompress_side(strings[:1], header.latent_shape, skip_floor=header.skips_floor)
+    side = model.decompress_side(strings[:1], header.latent_shape, layout=header.tile_layout)
     tiles = grid(header.latent_shape, header.tile)
     y_hat = torch.zeros(1, model.config.M, *header.latent_shape)
     for t, string in zip(tiles, strings[1:]):

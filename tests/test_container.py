@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from aecodec import container
-from aecodec.container import AdapterRef, Header
+from aecodec.container import AdapterRef, Header, TileLayout
 from aecodec.errors import CorruptStreamError, UnsupportedVersionError
 
 HEADER = Header("factorized", 3, 37, 23, "RGB", (2, 3), 64)
@@ -137,7 +137,7 @@ ADAPTED = Header("hyperprior-vr2", 3.5, 40, 30, "RGB", (4, 4), 64, AdapterRef("c
 
 def test_a_stream_with_an_adapter_names_it_and_round_trips():
     data = container.pack(ADAPTED, STRINGS)
-    assert data[4] == container.FORMAT_VERSION == 5
+    assert data[4] == container.FORMAT_VERSION == 6
     assert container.unpack(data) == (ADAPTED, STRINGS)
     assert container.peek_header(data).adapter == AdapterRef("charts", "ab" * 32)
     assert ADAPTED.to_dict()["adapter"] == {"name": "charts", "sha256": "ab" * 32}
@@ -180,9 +180,10 @@ def test_streams_of_versions_3_and_4_keep_their_layout_and_version():
     for version, header in [(3, replace(ADAPTED, adapter=None)), (4, ADAPTED)]:
         old = replace(header, version=version)
         read, strings = container.unpack(container.write_unchecked(old, STRINGS))
-        assert (read, strings) == (old, STRINGS) and not read.skips_floor
-    assert Header("m", 1, 1, 1, "RGB", (1, 1), 64).skips_floor
-    with pytest.raises(ValueError, match="writes format version 5 only"):
+        assert (read, strings) == (old, STRINGS) and read.tile_layout is TileLayout.EVERY_ELEMENT
+    assert replace(ADAPTED, version=5).tile_layout is TileLayout.SKIP_FLOOR
+    assert Header("m", 1, 1, 1, "RGB", (1, 1), 64).tile_layout is TileLayout.GROUPED
+    with pytest.raises(ValueError, match="writes format version 6 only"):
         container.pack(replace(ADAPTED, version=4), STRINGS)
 
 

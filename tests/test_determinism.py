@@ -124,7 +124,7 @@ def test_shipped_model_across_thread_counts(threads):
 def _decoded_latent(model, data: bytes) -> torch.Tensor:
     """The hyperprior's entropy-decoded y_hat of a stream, tile by tile, as the decoder computes it."""
     header, strings = aecodec.container.unpack(data)
-    side = model.decompress_side(strings[:1], header.latent_shape, skip_floor=header.skips_floor)
+    side = model.decompress_side(strings[:1], header.latent_shape, layout=header.tile_layout)
     tiles = aecodec.tiling.grid(header.latent_shape, header.tile)
     return torch.cat([model.decompress_latent(s, t, side).flatten() for s, t in zip(strings[1:], tiles)])
 

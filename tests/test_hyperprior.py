@@ -229,7 +229,7 @@ def test_multi_tile_stream_and_threads(hyper_zoo, hyper):
             pixels[threads] = np.asarray(hyper.decompress(coded[1])).astype(int)
             header, strings = container.unpack(coded[1])
             with torch.no_grad():
-                side = hyper.model.decompress_side(strings[:1], header.latent_shape, skip_floor=header.skips_floor)
+                side = hyper.model.decompress_side(strings[:1], header.latent_shape, layout=header.tile_layout)
                 tiles = tiling.grid(header.latent_shape, header.tile)
                 latents[threads] = [hyper.model.decompress_latent(s, t, side) for s, t in zip(strings[1:], tiles)]
     finally:
@@ -323,7 +323,7 @@ def test_mean_scale_streams_decode_the_same_latent_on_any_float_path(mean_codec)
     assert len(strings) == 1 + 2 * 3  # z, then 2 x 3 tiles of y (latent 16 x 20)
 
     def decoded(model):
-        side = model.decompress_side(strings[:1], header.latent_shape, skip_floor=header.skips_floor)
+        side = model.decompress_side(strings[:1], header.latent_shape, layout=header.tile_layout)
         tiles = tiling.grid(header.latent_shape, header.tile)
         return torch.cat([model.decompress_latent(s, t, side).flatten() for s, t in zip(strings[1:], tiles)])
 

@@ -100,3 +100,44 @@ def test_golden_stream_decodes_within_one_of_the_trained_modules(name):
                                         stale=lambda: False)  # fmt: skip
     plain = np.asarray(codec.decompress(data)).astype(int)
     assert np.abs(fast - plain).max() <= 1
+
+
+def test_bfloat16_analysis_stays_near_the_float32_one_and_leaves_the_synthesis_alone():
+    """With bf16_analysis the analysis's inner convolutions run in bfloat16 (wherever the CPU can; emulated
+    elsewhere, so this runs anywhere): the latent moves by bfloat16 rounding, the synthesis not at all."""
+    model = aecodec.load_codec(zoo.DEFAULT_MODEL_ID, 6).model
+    exact, bf16 = InferenceTransforms(model), InferenceTransforms(model, bf16_analysis=True)
+    assert isinstance(bf16.g_a[0], nn.Conv2d)  # the first convolution, on the pixels, stays float32
+    assert [type(m).__name__ for m in bf16.g_a[2::2]] == ["Bfloat16Conv"] * 3
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 96)
+    y_hat = torch.round(torch.randn(1, model.model.config.M, 4, 6) * 4)
+    with torch.no_grad():
+        y, y_bf16 = exact.analysis(x), bf16.analysis(x)
+        assert torch.equal(exact.synthesis(y_hat), bf16.synthesis(y_hat))
+    error = float((y - y_bf16).abs().max()) / float(y.abs().max())
+    assert 0 < error < 0.02
+
+
+def test_the_codec_picks_bfloat16_analysis_where_the_cpu_has_it():
+    codec = aecodec.load_codec()
+    assert codec.bf16_analysis is inference.native_bfloat16(torch.device("cpu"))
+    assert not inference.native_bfloat16(torch.device("meta"))
+    assert aecodec.load_codec(bf16_analysis=False).transforms.g_a[2].__class__ is nn.Conv2d
+    assert codec.at_quality(3).bf16_analysis is codec.bf16_analysis
+
+
+def test_bfloat16_analysis_codes_a_photo_as_well_as_float32():
+    """The real model on a real photo: the same size and quality to a fraction of a percent, and its streams
+    decode (decoding never depends on the encoder's precision)."""
+    from skimage import data as skdata
+
+    photo = skdata.astronaut()[:256, :256]
+    sizes, qualities = [], []
+    for bf16 in (False, True):
+        codec = aecodec.load_codec(zoo.DEFAULT_MODEL_ID, 4, bf16_analysis=bf16)
+        stream = codec.compress(photo)
+        decoded = np.asarray(aecodec.decompress(stream)).astype(float)
+        sizes.append(len(stream))
+        qualities.append(10 * np.log10(255**2 / np.mean((decoded - photo) ** 2)))
+    assert abs(sizes[1] / sizes[0] - 1) < 0.01 and abs(qualities[1] - qualities[0]) < 0.05

@@ -102,3 +102,20 @@ def test_wrong_number_of_tile_strings_is_refused(tiny, tiny_tiled):
 def test_tile_side_is_checked(tiny_zoo):
     with pytest.raises(ValueError, match="tile"):
         aecodec.load_codec("factorized", 1, checkpoint_dir=tiny_zoo, tile=container.MAX_TILE + 1)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (130, 70), (17, 200)])
+def test_tile_input_repeats_the_last_row_and_column_past_the_image(size):
+    """Every tile's input (margins of 0..4, tiles wholly in the padding too) is the image indexed with its row and
+    column numbers clamped to the last ones: the edge padding the model's input has."""
+    height, width = size
+    pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    latent_shape = (-(-height // 64) * 4, -(-width // 64) * 4)
+    for margin in (0, 1, 4):
+        for tile in tiling.grid(latent_shape, 1):
+            x, outer = tiling.tile_input(pixels, tile, margin, 16, latent_shape)
+            rows = np.minimum(np.arange(outer.top * 16, outer.bottom * 16), height - 1)
+            cols = np.minimum(np.arange(outer.left * 16, outer.right * 16), width - 1)
+            expected = torch.from_numpy(pixels[rows[:, None], cols[None, :]]).permute(2, 0, 1).float() / 255
+            assert x.is_contiguous(memory_format=torch.channels_last)
+            assert torch.equal(x[0], expected)

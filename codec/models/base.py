@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .._compressai import CompressionModel, EntropyBottleneck
+from ..container import TileLayout
 
 
 class Autoencoder(CompressionModel):
@@ -42,9 +43,9 @@ class Autoencoder(CompressionModel):
         """Side information of the whole latent: its strings, and what coding the tiles needs of it."""
         return [], None
 
-    def decompress_side(self, strings: list[bytes], latent_shape: tuple[int, int], *, skip_floor: bool) -> object:
-        """Decode the side strings into what decoding the tiles needs; ``skip_floor``: the tiles' strings leave
-        out the latent elements at the scale table's floor (``Header.skips_floor``; a hyperprior's only)."""
+    def decompress_side(self, strings: list[bytes], latent_shape: tuple[int, int], *, layout: TileLayout) -> object:
+        """Decode the side strings into what decoding the tiles needs; ``layout``: how the tiles' strings are
+        coded (``Header.tile_layout``; a hyperprior's only)."""
         return None
 
     # What encoder-side refinement (codec/refine.py) optimises: the latent as the decoder will see it, and

@@ -25,6 +25,8 @@ from torch import nn
 from .. import latent_coding, rans_guard
 from .._compressai import EntropyBottleneck, GaussianConditional
 from ..config import ModelConfig
+from ..container import TileLayout
+from ..grouped_coding import GroupedTables
 from ..tiling import Tile
 from .base import Autoencoder, bottleneck_bits, bottleneck_coded, straight_through_round
 from .integer_net import IntegerHyperSynthesis
@@ -45,9 +47,11 @@ class HyperSide:
 
     net: IntegerHyperSynthesis
     symbols: torch.Tensor  # (1, N, h/4, w/4), integer-valued
-    #: The tiles' strings leave out the elements at the scale table's floor (codec/latent_coding.py): every
-    #: stream written since format 5 (container.FLOOR_SKIPPING_VERSION); False to read older streams.
-    skip_floor: bool = True
+    #: How the tiles' strings are coded (codec/latent_coding.py): the layout of the stream's format version;
+    #: every stream is written in the current one.
+    layout: TileLayout = TileLayout.GROUPED
+    #: The Gaussian conditional's tables as the grouped layout codes with them (built once per image).
+    tables: GroupedTables | None = None
 
 
 def _shifted_round(y: torch.Tensor, means: torch.Tensor | None) -> torch.Tensor:
@@ -161,15 +165,19 @@ class ScaleHyperprior(Autoencoder):
         z = self.hyper_analysis(y)
         z_string = self.entropy_bottleneck.compress(z)[0]
         symbols = torch.round(z - self.entropy_bottleneck._get_medians().detach())  # the coded values
-        return [z_string], HyperSide(self.integer_hyper_synthesis(), symbols)
+        return [z_string], self._side(self.integer_hyper_synthesis(), symbols, TileLayout.GROUPED)
+
+    def _side(self, net: IntegerHyperSynthesis, symbols: torch.Tensor, layout: TileLayout) -> HyperSide:
+        tables = GroupedTables(self.gaussian_conditional) if layout is TileLayout.GROUPED else None
+        return HyperSide(net, symbols, layout, tables)
 
     def decompress_side(
-        self, strings: list[bytes], latent_shape: tuple[int, int], *, skip_floor: bool
+        self, strings: list[bytes], latent_shape: tuple[int, int], *, layout: TileLayout
     ) -> HyperSide:
         z_shape = (latent_shape[0] // 4, latent_shape[1] // 4)
         z_strings = rans_guard.safe_strings(strings, self.entropy_bottleneck, z_shape)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z_shape)
-        return HyperSide(self.integer_hyper_synthesis(), self._z_symbols(z_hat), skip_floor)
+        return self._side(self.integer_hyper_synthesis(), self._z_symbols(z_hat), layout)
 
     def tile_parameters(self, side: HyperSide, tile: Tile) -> tuple[torch.Tensor, torch.Tensor | None]:
         """CDF indexes (1, M, *tile.shape) of one tile of y, and its means (None for a scale-only model)."""
@@ -188,11 +196,11 @@ class ScaleHyperprior(Autoencoder):
 
     def compress_latent(self, y: torch.Tensor, tile: Tile, side: HyperSide) -> bytes:
         indexes, means = self.tile_parameters(side, tile)
-        return latent_coding.encode_tile(self.gaussian_conditional, y, indexes, means, side.skip_floor)
+        return latent_coding.encode_tile(self.gaussian_conditional, y, indexes, means, side.layout, side.tables)
 
     def decompress_latent(self, string: bytes, tile: Tile, side: HyperSide) -> torch.Tensor:
         indexes, means = self.tile_parameters(side, tile)
-        return latent_coding.decode_tile(self.gaussian_conditional, string, indexes, means, side.skip_floor)
+        return latent_coding.decode_tile(self.gaussian_conditional, string, indexes, means, side.layout, side.tables)
 
     def compress(self, x: torch.Tensor) -> dict:
         y = self.g_a(x)

@@ -17,11 +17,13 @@ records its quality (:data:`aecodec.config.QUALITY_STEPS` steps per level) and n
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from ..config import MAX_QUALITY, MIN_QUALITY, QUALITY_LAMBDAS, QUALITY_STEPS, ModelConfig, exact_quality
+from ..container import TileLayout
 from .base import bottleneck_bits, bottleneck_coded, straight_through_round
 from .hyperprior import HyperSide, ScaleHyperprior
 from .integer_net import GAIN_BITS
@@ -141,13 +143,12 @@ class AtQuality(nn.Module):
 
     def compress_side(self, y: torch.Tensor) -> tuple[list[bytes], HyperSide]:
         strings, side = self.model.compress_side(self._unscaled(y))  # z from the unscaled y
-        return strings, HyperSide(self.net, side.symbols)
+        return strings, replace(side, net=self.net)
 
     def decompress_side(
-        self, strings: list[bytes], latent_shape: tuple[int, int], *, skip_floor: bool
+        self, strings: list[bytes], latent_shape: tuple[int, int], *, layout: TileLayout
     ) -> HyperSide:
-        symbols = self.model.decompress_side(strings, latent_shape, skip_floor=skip_floor).symbols
-        return HyperSide(self.net, symbols, skip_floor)
+        return replace(self.model.decompress_side(strings, latent_shape, layout=layout), net=self.net)
 
     def tile_indexes(self, side: HyperSide, tile) -> torch.Tensor:
         return self.model.tile_indexes(side, tile)

@@ -47,6 +47,10 @@ STREAMS = {
     "hyperprior-vr4-q5.5-la-tiled-v5": ("hyperprior-vr4", 5.5, "LA", 300, 190, 8),
     "hyperprior-vr5-q3.25-rgba-v5": ("hyperprior-vr5", 3.25, "RGBA", 72, 48, 64),
     "hyperprior-vr6-q6.75-rgb-v5": ("hyperprior-vr6", 6.75, "RGB", 72, 48, 64),
+    # format version 6 (2026-12-05): tile strings grouped by CDF table, coded with constriction's ANS coder
+    "hyperprior-q4-rgb-v6": ("hyperprior", 4, "RGB", 72, 48, 64),
+    "hyperprior-vr6-q5.5-rgba-tiled-v6": ("hyperprior-vr6", 5.5, "RGBA", 300, 190, 8),
+    "hyperprior-vr6-q2.75-l-v6": ("hyperprior-vr6", 2.75, "L", 64, 40, 64),
 }
 
 
