@@ -8,10 +8,11 @@ by symbol with CompressAI's rANS coder, and still decode that way, with two diff
 
 * **Floor skipping** (stream format 5 onwards; the grouped layout too). An element whose CDF index is 0, the
   scale table's floor (sigma 0.11: P(symbol 0) > 0.999999), is not coded at all: the encoder sets its symbol
-  to 0 and the decoder fills in 0 without reading anything. Both sides know the indexes before the tile is coded (the integer
-  hyper-synthesis computes them from z), so nothing in the stream says which elements were skipped. On Kodak
-  37% of the elements sit at the floor at quality 6 and 70% at quality 1; among them 4 in a million were not
-  0 (the encoder rounds them to 0: a change far below a level's distortion), and their bits are saved.
+  to 0 and the decoder fills in 0 without reading anything. Both sides know the indexes before the tile is
+  coded (the integer hyper-synthesis computes them from z), so nothing in the stream says which elements were
+  skipped. On Kodak 37% of the elements sit at the floor at quality 6 and 70% at quality 1 (the ladder model);
+  among them 4 in a million were not 0 (the encoder rounds them to 0: a change far below a level's
+  distortion), and their bits are saved.
 * **Less Python per symbol.** The decoded values come back as a list of Python ints; turning them into a
   tensor through ``array.array`` takes a third of the time ``torch.tensor`` takes.
 
