@@ -60,13 +60,13 @@ MAX_BITS_PER_SYMBOL = 64
 def min_bits_per_row(entropy_model) -> list[float]:
     """Fewest bits a symbol coded with each CDF row of ``entropy_model`` can cost: its likeliest symbol."""
     cdf = entropy_model._quantized_cdf.to(torch.int64)
-    lengths = entropy_model._cdf_length.to(torch.int64)
-    bits = []
-    for c in range(cdf.shape[0]):
-        row = cdf[c, : int(lengths[c])]
-        top = int((row[1:] - row[:-1]).max()) if row.numel() > 1 else 1 << 16
-        bits.append(16 - math.log2(max(1, min(top, 1 << 16))))
-    return bits
+    lengths = entropy_model._cdf_length.reshape(-1, 1).to(torch.int64)
+    steps = cdf[:, 1:] - cdf[:, :-1]
+    # a row's probabilities are its first length - 1 steps; a row of one entry has none: 16 bits (probability 1)
+    inside = torch.arange(steps.shape[1]) < lengths - 1
+    top = torch.where(inside, steps, 0).amax(dim=1).clamp(1, 1 << 16)
+    top = torch.where(lengths.reshape(-1) > 1, top, 1 << 16)
+    return (16 - torch.log2(top.to(torch.float64))).tolist()
 
 
 def min_bits_per_position(bottleneck) -> float:

@@ -162,22 +162,30 @@ class ScaleHyperprior(Autoencoder):
     # means) of its region (the integer h_s run on that region's z and a margin around it).
 
     def compress_side(self, y: torch.Tensor) -> tuple[list[bytes], HyperSide]:
-        z = self.hyper_analysis(y)
-        z_string = self.entropy_bottleneck.compress(z)[0]
-        symbols = torch.round(z - self.entropy_bottleneck._get_medians().detach())  # the coded values
-        return [z_string], self._side(self.integer_hyper_synthesis(), symbols, TileLayout.GROUPED)
-
-    def _side(self, net: IntegerHyperSynthesis, symbols: torch.Tensor, layout: TileLayout) -> HyperSide:
-        tables = GroupedTables(self.gaussian_conditional) if layout is TileLayout.GROUPED else None
-        return HyperSide(net, symbols, layout, tables)
+        string, symbols = self.encode_z(y)
+        return [string], self.side(self.integer_hyper_synthesis(), symbols, TileLayout.GROUPED)
 
     def decompress_side(
         self, strings: list[bytes], latent_shape: tuple[int, int], *, layout: TileLayout
     ) -> HyperSide:
+        return self.side(self.integer_hyper_synthesis(), self.decode_z(strings, latent_shape), layout)
+
+    def encode_z(self, y: torch.Tensor) -> tuple[bytes, torch.Tensor]:
+        """The hyper-latent of y: its string and its symbols (the coded integers)."""
+        z = self.hyper_analysis(y)
+        return self.entropy_bottleneck.compress(z)[0], torch.round(z - self.entropy_bottleneck._get_medians().detach())
+
+    def decode_z(self, strings: list[bytes], latent_shape: tuple[int, int]) -> torch.Tensor:
+        """The hyper-latent's symbols from its string (validated and padded first, see rans_guard)."""
         z_shape = (latent_shape[0] // 4, latent_shape[1] // 4)
         z_strings = rans_guard.safe_strings(strings, self.entropy_bottleneck, z_shape)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z_shape)
-        return self._side(self.integer_hyper_synthesis(), self._z_symbols(z_hat), layout)
+        return self._z_symbols(self.entropy_bottleneck.decompress(z_strings, z_shape))
+
+    def side(self, net: IntegerHyperSynthesis, symbols: torch.Tensor, layout: TileLayout) -> HyperSide:
+        """What coding the tiles needs: the integer h_s ``net`` (a variable-rate model's at its quality), the
+        hyper-latent's symbols, and the tables of ``layout``."""
+        tables = GroupedTables(self.gaussian_conditional) if layout is TileLayout.GROUPED else None
+        return HyperSide(net, symbols, layout, tables)
 
     def tile_parameters(self, side: HyperSide, tile: Tile) -> tuple[torch.Tensor, torch.Tensor | None]:
         """CDF indexes (1, M, *tile.shape) of one tile of y, and its means (None for a scale-only model)."""

@@ -17,7 +17,6 @@ records its quality (:data:`aecodec.config.QUALITY_STEPS` steps per level) and n
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import torch
 from torch import nn
@@ -142,13 +141,13 @@ class AtQuality(nn.Module):
         return y / self.gain.to(y.device)
 
     def compress_side(self, y: torch.Tensor) -> tuple[list[bytes], HyperSide]:
-        strings, side = self.model.compress_side(self._unscaled(y))  # z from the unscaled y
-        return strings, replace(side, net=self.net)
+        string, symbols = self.model.encode_z(self._unscaled(y))  # z from the unscaled y
+        return [string], self.model.side(self.net, symbols, TileLayout.GROUPED)
 
     def decompress_side(
         self, strings: list[bytes], latent_shape: tuple[int, int], *, layout: TileLayout
     ) -> HyperSide:
-        return replace(self.model.decompress_side(strings, latent_shape, layout=layout), net=self.net)
+        return self.model.side(self.net, self.model.decode_z(strings, latent_shape), layout)
 
     def tile_indexes(self, side: HyperSide, tile) -> torch.Tensor:
         return self.model.tile_indexes(side, tile)
