@@ -1,6 +1,7 @@
-"""The factorized ladder, retired in 0.2.0 (docs/format.md, "Which models stay decodable"): every way in, the
-command line, the Python API and Pillow, says in one line which version still has it; nothing fails with a
-traceback. The shipped MANIFEST is used as it is (no model is loaded)."""
+"""The factorized ladder, retired in 0.2.0, and the variable-rate round 2, retired in 0.3.0 (docs/format.md,
+"Which models stay decodable"): every way in, the command line, the Python API and Pillow, says in one line
+which version still has it; nothing fails with a traceback. The shipped MANIFEST is used as it is (no model is
+loaded)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,15 @@ def test_models_lists_the_retired_family_and_the_version_that_decodes_it(shipped
     result = invoke("models")
     assert result.exit_code == 0
     assert f'factorized: retired in 0.2.0; aecodec 0.1.0 decodes its streams ({INSTALL})' in result.stdout
-    assert not [line for line in result.stdout.splitlines() if line.startswith("factorized ")]  # no quality rows
+    vr2 = 'hyperprior-vr2: retired in 0.3.0; aecodec 0.2.0 decodes its streams (pip install "aecodec==0.2.0")'
+    assert vr2 in result.stdout  # the oldest variable-rate round, retired for the budget in 0.3.0
+    assert not [line for line in result.stdout.splitlines() if line.startswith(("factorized ", "hyperprior-vr2 "))]
     rows = json.loads(invoke("models", "--json").stdout)
     retired = [r for r in rows if r["retired"]]
     assert [(r["model_id"], r["retired"]) for r in retired] == [
-        ("factorized", {"last_version": "0.1.0", "retired_in": "0.2.0"})]
-    assert "factorized" not in {r["model_id"] for r in rows if not r["retired"]}
+        ("factorized", {"last_version": "0.1.0", "retired_in": "0.2.0"}),
+        ("hyperprior-vr2", {"last_version": "0.2.0", "retired_in": "0.3.0"})]
+    assert not {"factorized", "hyperprior-vr2"} & {r["model_id"] for r in rows if not r["retired"]}
 
 
 def test_encoding_with_the_retired_family_is_one_line(shipped, tmp_path):

@@ -33,6 +33,7 @@ STREAMS = {
     "factorized-q2-la": ("factorized", 2, "LA", 48, 33, 64),
     "factorized-q7-rgb-tiled": ("factorized", 7, "RGB", 260, 150, 8),
     # format version 3 (2026-12-03): a ladder stream, and the variable-rate model between levels and at one
+    # (hyperprior-vr2: retired in 0.3.0)
     "hyperprior-q5-rgb-v3": ("hyperprior", 5, "RGB", 72, 48, 64),
     "hyperprior-vr2-q2.5-rgb": ("hyperprior-vr2", 2.5, "RGB", 72, 48, 64),
     "hyperprior-vr2-q7.25-rgba-tiled": ("hyperprior-vr2", 7.25, "RGBA", 300, 190, 8),
