@@ -196,6 +196,8 @@ class VariableRateConfig(TrainConfig):
         distill: weight of pulling each level's reconstruction towards the shipped ladder model's of that level.
         max_minutes: stop after this many minutes of wall time (the cosine runs over whichever of ``steps``
             and the time ends first): a round that must fit a fixed slot, such as a lent GPU's.
+        bf16: run g_a and g_s under bfloat16 autocast (the entropy models and the loss stay float32); None: on
+            a GPU only. On a CPU with native bfloat16 a step takes less than half the time (docs/training.md).
     """
 
     steps: int = 20_000
@@ -205,4 +207,5 @@ class VariableRateConfig(TrainConfig):
     gain_lr: float = 3e-3
     distill: float = 0.0
     max_minutes: float | None = None
+    bf16: bool | None = None
 

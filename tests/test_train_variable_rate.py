@@ -71,3 +71,16 @@ def test_cli_trains_a_round_and_exports_a_codec_of_any_quality(photo_dir, tmp_pa
     assert codec.decompress(codec.compress(natural_like(20, 10))).size == (20, 10)
     result = CliRunner().invoke(main, [*args, "-q", "3"])
     assert result.exit_code == 2 and "do not apply" in result.output
+
+
+def test_bf16_rounds_train_under_autocast_and_only_for_the_variable_rate_model(photo_dir, tmp_path):
+    """--bf16 on the CPU: the steps run (the transforms in bfloat16, the checkpoint float32); the ladder refuses it."""
+    args = ["train", str(photo_dir), "--out", str(tmp_path), "--variable-rate", "--preset", "variable-rate-tiny",
+            "--steps", "2", "--crop-size", "64", "--val-every", "2", "--device", "cpu", "--bf16"]  # fmt: skip
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["step"] == 2 and state["train_config"]["bf16"] is True
+    assert all(t.dtype == torch.float32 for t in state["model"].values() if t.is_floating_point())
+    result = CliRunner().invoke(main, ["train", str(photo_dir), "--out", str(tmp_path / "l"), "-q", "3", "--bf16"])
+    assert result.exit_code == 2 and "--variable-rate rounds only" in result.output

@@ -9,7 +9,7 @@ per validation to ``log.csv`` (loss, ratio per level, their mean), writes a grid
 levels, and saves ``last.pt`` (resumable) and ``best.pt`` (the best mean ratio so far).
 
 On a GPU the transforms run under bfloat16 autocast in channels-last layout and the training images sit in
-GPU memory; the entropy models stay in float32. ``config.max_minutes`` ends a round at a fixed time, the
+GPU memory; the entropy models stay in float32. ``config.bf16`` asks for the autocast on a CPU too. ``config.max_minutes`` ends a round at a fixed time, the
 cosine schedule running over whichever of the steps and the time ends first.
 """
 
@@ -130,6 +130,7 @@ def fit_variable_rate(
     last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
     device = torch.device(device) if device is not None else default_device()
     gpu = device.type == "cuda"
+    bf16 = gpu if config.bf16 is None else config.bf16
 
     state = safe_load(last_path) if resume and last_path.exists() else None
     if state is not None:
@@ -246,7 +247,7 @@ def fit_variable_rate(
             x = sampler.batch(config.batch_size)
             if gpu:
                 x = x.contiguous(memory_format=torch.channels_last)
-            out = forward(x, levels, bf16_transforms=gpu)
+            out = forward(x, levels, bf16_transforms=bf16)
             _, _, h, w = x.shape
             bpp = sum(-torch.log2(lk).flatten(1).sum(1) for lk in out["likelihoods"].values()) / (h * w)
             mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
