@@ -14,16 +14,16 @@ from . import common
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 def info(files, as_json):
-    """Validate .aec FILES and show what their headers say."""
+    """Validate .aec FILES and show what their headers say (- reads one stream from standard input)."""
     from aecodec.container import unpack
 
     retired = _retired_models()
     failures = 0
     for path in files:
         try:
-            if path.is_dir():
+            if str(path) != common.STREAM and path.is_dir():
                 raise click.ClickException(f"{path} is a directory")
-            data = path.read_bytes()
+            data = common.read_input(str(path))
             header, strings = unpack(data)
         except (click.ClickException, *common.user_errors()) as exc:
             failures += 1

@@ -105,6 +105,12 @@ def test_info_and_json(run, photos, tmp_path):
     assert facts["bytes"] == aec.stat().st_size
     default = lookup(DEFAULT_MODEL_ID, 2).model_id  # the default family (an alias names its newest weights)
     assert f"{default} q2" in run("info", aec).output
+    from click.testing import CliRunner
+
+    from aecodec.cli.main import main
+
+    piped = CliRunner().invoke(main, ["info", "-", "--json"], input=aec.read_bytes())  # standard input, as decode
+    assert piped.exit_code == 0 and json.loads(piped.output)["bytes"] == aec.stat().st_size
 
 
 def test_models_json(run):
