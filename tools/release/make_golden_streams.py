@@ -52,6 +52,7 @@ STREAMS = {
     "hyperprior-q4-rgb-v6": ("hyperprior", 4, "RGB", 72, 48, 64),
     "hyperprior-vr6-q5.5-rgba-tiled-v6": ("hyperprior-vr6", 5.5, "RGBA", 300, 190, 8),
     "hyperprior-vr6-q2.75-l-v6": ("hyperprior-vr6", 2.75, "L", 64, 40, 64),
+    "hyperprior-vr7-q4.5-rgb-v6": ("hyperprior-vr7", 4.5, "RGB", 72, 48, 64),
 }
 
 
